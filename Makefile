@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # Every recipe sees the project's tools first, without activating anything.
 export PATH := $(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
 
-.PHONY: help setup lint scan test test-% images lab lab-down deploy destroy clean
+.PHONY: help setup lint scan test test-% images lab lab-down deploy destroy inventory clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_%-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,13 +52,18 @@ lab-down: ## Remove the lab containers and network
 	@echo "make lab-down: not implemented yet; it arrives with make lab." >&2
 	@exit 1
 
-deploy: setup ## terraform apply, then site.yml on the AWS nodes
-	@echo "make deploy: not implemented yet; it arrives with the Terraform and cluster-roles issues." >&2
-	@exit 1
+TERRAFORM := terraform -chdir=terraform
 
-destroy: ## terraform destroy
-	@echo "make destroy: not implemented yet; it arrives with the Terraform issue." >&2
-	@exit 1
+deploy: setup ## terraform apply (writes inventory/terraform.yml), then site.yml on the AWS nodes
+	$(TERRAFORM) init -input=false
+	$(TERRAFORM) apply $(TF_ARGS)
+	ansible-playbook site.yml
+
+destroy: ## terraform destroy: every AWS resource of the stack, and inventory/terraform.yml
+	$(TERRAFORM) destroy $(TF_ARGS)
+
+inventory: ## Write inventory/terraform.yml again from the Terraform state
+	$(TERRAFORM) output -raw inventory > inventory/terraform.yml.tmp && mv inventory/terraform.yml.tmp inventory/terraform.yml
 
 clean: ## Remove the virtualenvs and caches (Docker images are kept)
 	rm -rf $(VENV) $(CHECKOV_VENV) .cache .pytest_cache .ruff_cache

@@ -1,0 +1,54 @@
+output "server_public_ips" {
+  description = "Public IPs of the k3s servers, first server (the one that initialised the cluster) first."
+  value       = [for node in local.servers : aws_instance.node[node.name].public_ip]
+}
+
+output "server_private_ips" {
+  description = "Private IPs of the k3s servers (k3s_node_ip)."
+  value       = [for node in local.servers : aws_instance.node[node.name].private_ip]
+}
+
+output "agent_public_ips" {
+  description = "Public IPs of the k3s agents."
+  value       = [for node in local.agents : aws_instance.node[node.name].public_ip]
+}
+
+output "agent_private_ips" {
+  description = "Private IPs of the k3s agents (k3s_node_ip)."
+  value       = [for node in local.agents : aws_instance.node[node.name].private_ip]
+}
+
+output "app_urls" {
+  description = "The app's NodePort on every node; each one answers once site.yml has run."
+  value       = [for node in concat(local.servers, local.agents) : "http://${aws_instance.node[node.name].public_ip}:30800/"]
+}
+
+output "kube_api_url" {
+  description = "Kubernetes API of the first server (reachable from admin_cidrs)."
+  value       = "https://${aws_instance.node[local.servers[0].name].public_ip}:6443"
+}
+
+output "ecr_repository_url" {
+  description = "Push the app image here (docker push <url>:<tag>); the nodes can pull it."
+  value       = aws_ecr_repository.app.repository_url
+}
+
+output "ssh_command" {
+  description = "SSH into the first server."
+  value       = "ssh ${local.ansible_user}@${aws_instance.node[local.servers[0].name].public_ip}"
+}
+
+output "ansible_user" {
+  description = "Login user of the chosen image (admin on Debian, ubuntu on Ubuntu)."
+  value       = local.ansible_user
+}
+
+output "inventory_path" {
+  description = "Where apply wrote the Ansible inventory."
+  value       = abspath("${path.module}/${local.inventory_file}")
+}
+
+output "inventory" {
+  description = "The Ansible inventory text that apply writes to inventory_path."
+  value       = local.inventory
+}

@@ -1,0 +1,379 @@
+"""The whole stack applied once against the AWS emulator, inspected through boto3, then destroyed.
+
+One `terraform apply` serves every test of this module (it is the slow step); the tests run in file
+order and the last one destroys the stack and checks that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers.terraform import Terraform
+from tests.terraform.support import REGION, REPO_ROOT, ansible_inventory_list, hosts_of, valid_vars
+
+CLUSTER = "tfstack"
+SERVERS = 3
+AGENTS = 2
+ROOT_VOLUME_GIB = 25
+KEEP_IMAGES = 7
+APP_PORT = 30800
+ECR_PULL_ACTIONS = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+
+
+@dataclass
+class Stack:
+    tf: Terraform
+    variables: dict[str, Any]
+    outputs: dict[str, Any]
+    destroyed: bool = False
+
+    @property
+    def root(self) -> Path:
+        """The folder holding the copy of terraform/ (and the inventory/ it writes)."""
+        return self.tf.chdir.parent
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: Callable[..., Terraform]) -> Iterator[Stack]:
+    variables = {
+        **valid_vars(CLUSTER),
+        "server_count": SERVERS,
+        "agent_count": AGENTS,
+        "root_volume_size": ROOT_VOLUME_GIB,
+        "ecr_keep_images": KEEP_IMAGES,
+    }
+    tf = make_stack("stack", variables)
+    tf.run("apply", "-auto-approve", "-no-color")
+    deployed = Stack(tf=tf, variables=variables, outputs=tf.output())
+    yield deployed
+    if not deployed.destroyed:  # a test failed before the destroy test: still clean the emulator
+        tf.run("destroy", "-auto-approve", "-no-color", check=False)
+
+
+@pytest.fixture(scope="module")
+def instances(stack: Stack, aws: Callable[[str], Any]) -> list[dict[str, Any]]:
+    reservations = aws("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:cluster", "Values": [CLUSTER]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )["Reservations"]
+    return [instance for reservation in reservations for instance in reservation["Instances"]]
+
+
+def tags_of(resource: dict[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+
+
+@pytest.fixture(scope="module")
+def node_group(stack: Stack, instances: list[dict[str, Any]], aws: Callable[[str], Any]) -> dict[str, Any]:
+    group_ids = {group["GroupId"] for instance in instances for group in instance["SecurityGroups"]}
+    assert len(group_ids) == 1, f"every node should be in exactly one security group, found {group_ids}"
+    return aws("ec2").describe_security_groups(GroupIds=list(group_ids))["SecurityGroups"][0]
+
+
+# --- Compute ------------------------------------------------------------------------------------
+
+
+def test_one_instance_per_node_with_role_tags(instances: list[dict[str, Any]]) -> None:
+    roles = Counter(tags_of(instance)["k3s-role"] for instance in instances)
+    assert roles == {"server": SERVERS, "agent": AGENTS}
+    names = sorted(tags_of(instance)["Name"] for instance in instances)
+    expected = [f"{CLUSTER}-agent-{i}" for i in range(1, AGENTS + 1)]
+    expected += [f"{CLUSTER}-server-{i}" for i in range(1, SERVERS + 1)]
+    assert names == expected
+    assert {tags_of(instance)["cluster"] for instance in instances} == {CLUSTER}
+
+
+def test_nodes_are_spread_over_two_availability_zones(instances: list[dict[str, Any]]) -> None:
+    servers = [i for i in instances if tags_of(i)["k3s-role"] == "server"]
+    assert len({i["Placement"]["AvailabilityZone"] for i in servers}) >= 2
+    assert len({i["SubnetId"] for i in instances}) >= 2
+
+
+def test_instances_require_imdsv2(instances: list[dict[str, Any]]) -> None:
+    for instance in instances:
+        options = instance["MetadataOptions"]
+        assert options["HttpTokens"] == "required", tags_of(instance)["Name"]
+        assert options["HttpEndpoint"] == "enabled"
+        assert options["HttpPutResponseHopLimit"] == 1
+
+
+def test_root_volumes_are_encrypted_gp3(instances: list[dict[str, Any]], aws: Callable[[str], Any]) -> None:
+    root_volumes = [
+        mapping["Ebs"]["VolumeId"]
+        for instance in instances
+        for mapping in instance["BlockDeviceMappings"]
+        if mapping["DeviceName"] == instance["RootDeviceName"]
+    ]
+    assert len(root_volumes) == SERVERS + AGENTS
+    for volume in aws("ec2").describe_volumes(VolumeIds=root_volumes)["Volumes"]:
+        assert volume["Encrypted"] is True, volume["VolumeId"]
+        assert volume["VolumeType"] == "gp3"
+        assert volume["Size"] == ROOT_VOLUME_GIB
+
+
+def test_instances_use_the_key_pair_and_the_instance_profile(
+    instances: list[dict[str, Any]], aws: Callable[[str], Any]
+) -> None:
+    key_names = {instance["KeyName"] for instance in instances}
+    assert key_names == {f"{CLUSTER}-admin"}
+    assert aws("ec2").describe_key_pairs(KeyNames=list(key_names))["KeyPairs"]
+    profiles = {instance["IamInstanceProfile"]["Arn"].rsplit("/", 1)[1] for instance in instances}
+    assert profiles == {f"{CLUSTER}-node-{REGION}"}
+
+
+# --- Network ------------------------------------------------------------------------------------
+
+
+def test_public_subnets_route_to_an_internet_gateway(
+    instances: list[dict[str, Any]], aws: Callable[[str], Any]
+) -> None:
+    ec2 = aws("ec2")
+    vpc_ids = {instance["VpcId"] for instance in instances}
+    assert len(vpc_ids) == 1
+    vpc_id = vpc_ids.pop()
+    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])
+    gateway_id = gateways["InternetGateways"][0]["InternetGatewayId"]
+    for subnet_id in {instance["SubnetId"] for instance in instances}:
+        tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])
+        routes = tables["RouteTables"][0]["Routes"]
+        assert {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": gateway_id} in [
+            {key: route.get(key) for key in ("DestinationCidrBlock", "GatewayId")} for route in routes
+        ], subnet_id
+    for instance in instances:  # the subnets hand out public addresses: Ansible and users need them
+        ipaddress.ip_address(instance["PublicIpAddress"])
+
+
+# --- Security group -----------------------------------------------------------------------------
+
+
+def ingress_by_port(group: dict[str, Any]) -> dict[Any, dict[str, Any]]:
+    return {permission.get("FromPort", "all"): permission for permission in group["IpPermissions"]}
+
+
+def test_admin_ports_open_only_to_admin_cidrs(stack: Stack, node_group: dict[str, Any]) -> None:
+    rules = ingress_by_port(node_group)
+    for port in (22, 6443):
+        rule = rules[port]
+        assert (rule["IpProtocol"], rule["ToPort"]) == ("tcp", port)
+        sources = {ip_range["CidrIp"] for ip_range in rule["IpRanges"]}
+        assert sources == set(stack.variables["admin_cidrs"]), port
+        assert "0.0.0.0/0" not in sources
+        assert not rule["UserIdGroupPairs"]
+        assert not rule["Ipv6Ranges"]
+
+
+def test_app_nodeport_open_to_app_cidrs(stack: Stack, node_group: dict[str, Any]) -> None:
+    rule = ingress_by_port(node_group)[APP_PORT]
+    assert (rule["IpProtocol"], rule["ToPort"]) == ("tcp", APP_PORT)
+    assert {ip_range["CidrIp"] for ip_range in rule["IpRanges"]} == set(stack.variables["app_cidrs"])
+
+
+def test_nodes_talk_to_each_other_through_a_self_rule(node_group: dict[str, Any]) -> None:
+    rule = ingress_by_port(node_group)["all"]
+    assert rule["IpProtocol"] == "-1"
+    assert [pair["GroupId"] for pair in rule["UserIdGroupPairs"]] == [node_group["GroupId"]]
+    assert not rule["IpRanges"]
+
+
+def test_nothing_else_is_open_and_every_rule_is_described(node_group: dict[str, Any]) -> None:
+    assert set(ingress_by_port(node_group)) == {22, 6443, APP_PORT, "all"}
+    world_open = [
+        permission.get("FromPort", "all")
+        for permission in node_group["IpPermissions"]
+        if any(ip_range["CidrIp"] == "0.0.0.0/0" for ip_range in permission["IpRanges"])
+    ]
+    assert world_open == [APP_PORT]
+    for permission in node_group["IpPermissions"] + node_group["IpPermissionsEgress"]:
+        for source in permission["IpRanges"] + permission["UserIdGroupPairs"]:
+            assert source.get("Description"), f"rule without a description: {permission}"
+
+
+# --- ECR and IAM --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def repository(stack: Stack, aws: Callable[[str], Any]) -> dict[str, Any]:
+    ecr = aws("ecr")
+    name = stack.outputs["ecr_repository_url"].split("/", 1)[1]
+    assert name == f"{CLUSTER}/app"
+    return ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+
+
+def test_ecr_repository_settings(repository: dict[str, Any], aws: Callable[[str], Any]) -> None:
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"]["scanOnPush"] is True
+    assert repository["encryptionConfiguration"]["encryptionType"] == "KMS"
+    policy = aws("ecr").get_lifecycle_policy(repositoryName=repository["repositoryName"])
+    rules = json.loads(policy["lifecyclePolicyText"])["rules"]
+    assert len(rules) == 1
+    assert rules[0]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES}
+    assert rules[0]["action"] == {"type": "expire"}
+
+
+def test_instance_role_can_only_pull_from_the_repository(repository: dict[str, Any], aws: Callable[[str], Any]) -> None:
+    iam = aws("iam")
+    profile = iam.get_instance_profile(InstanceProfileName=f"{CLUSTER}-node-{REGION}")["InstanceProfile"]
+    (role,) = profile["Roles"]
+    assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com"}]
+
+    statements = []
+    for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        statements += document["Statement"]
+
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        for action in actions:
+            grants.setdefault(action, set()).update(resources)
+    assert grants == {
+        **dict.fromkeys(ECR_PULL_ACTIONS, {repository["repositoryArn"]}),
+        "ecr:GetAuthorizationToken": {"*"},
+    }
+
+
+# --- Idempotence and outputs --------------------------------------------------------------------
+
+
+def test_second_plan_has_no_changes(stack: Stack) -> None:
+    result = stack.tf.run("plan", "-detailed-exitcode", "-no-color", check=False)
+    assert result.returncode == 0, f"the second plan wants changes (exit {result.returncode}):\n{result.stdout}"
+
+
+def test_outputs_name_every_node(stack: Stack, instances: list[dict[str, Any]]) -> None:
+    out = stack.outputs
+    public = {tags_of(i)["Name"]: i["PublicIpAddress"] for i in instances}
+    private = {tags_of(i)["Name"]: i["PrivateIpAddress"] for i in instances}
+    servers = [f"{CLUSTER}-server-{i}" for i in range(1, SERVERS + 1)]
+    agents = [f"{CLUSTER}-agent-{i}" for i in range(1, AGENTS + 1)]
+    assert out["server_public_ips"] == [public[name] for name in servers]
+    assert out["server_private_ips"] == [private[name] for name in servers]
+    assert out["agent_public_ips"] == [public[name] for name in agents]
+    assert out["agent_private_ips"] == [private[name] for name in agents]
+    assert out["app_urls"] == [f"http://{public[name]}:{APP_PORT}/" for name in servers + agents]
+    assert out["ssh_command"] == f"ssh admin@{public[servers[0]]}"
+    assert out["kube_api_url"] == f"https://{public[servers[0]]}:6443"
+    assert out["ansible_user"] == "admin"
+    assert Path(out["inventory_path"]) == stack.root / "inventory" / "terraform.yml"
+
+
+# --- Inventories --------------------------------------------------------------------------------
+
+
+def expected_hostvars(stack: Stack, instances: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {
+        tags_of(instance)["Name"]: {
+            "ansible_host": instance["PublicIpAddress"],
+            "k3s_node_ip": instance["PrivateIpAddress"],
+            "ansible_user": "admin",
+            "ecr_repository_url": stack.outputs["ecr_repository_url"],
+        }
+        for instance in instances
+    }
+
+
+def check_inventory(listing: dict[str, Any], expected: dict[str, dict[str, str]]) -> None:
+    assert hosts_of(listing, "server") == {name for name in expected if "-server-" in name}
+    assert hosts_of(listing, "agent") == {name for name in expected if "-agent-" in name}
+    assert hosts_of(listing, "k3s_cluster") == set(expected)
+    assert set(listing["k3s_cluster"].get("children", [])) == {"server", "agent"}
+    for name, variables in expected.items():
+        actual = listing["_meta"]["hostvars"][name]
+        assert {key: actual.get(key) for key in variables} == variables, name
+
+
+def test_apply_writes_the_inventory_file(stack: Stack) -> None:
+    written = Path(stack.outputs["inventory_path"])
+    assert written.read_text() == stack.outputs["inventory"]
+    document = yaml.safe_load(written.read_text())
+    servers = list(document["k3s_cluster"]["children"]["server"]["hosts"])
+    assert servers[0] == f"{CLUSTER}-server-1", "the first server (which initialises the cluster) must come first"
+    group_vars = document["k3s_cluster"]["vars"]
+    assert group_vars["ecr_repository_url"] == stack.outputs["ecr_repository_url"]
+    assert group_vars["ansible_user"] == "admin"
+    assert group_vars["aws_region"] == REGION
+
+
+def test_generated_inventory_parses_into_the_cluster_groups(stack: Stack, instances: list[dict[str, Any]]) -> None:
+    inventory = Path(stack.outputs["inventory_path"])
+    listing = ansible_inventory_list(cwd=stack.root, inventory=inventory)
+    check_inventory(listing, expected_hostvars(stack, instances))
+
+
+def test_ansible_cfg_uses_the_generated_inventory_by_default(stack: Stack, instances: list[dict[str, Any]]) -> None:
+    """A bare `ansible-playbook site.yml` after apply targets these nodes: ansible.cfg names the file."""
+    config = REPO_ROOT / "ansible.cfg"
+    if not config.exists():
+        pytest.skip("ansible.cfg is not in the repository yet")
+    shutil.copy(config, stack.root / "ansible.cfg")
+    listing = ansible_inventory_list(cwd=stack.root, env={"ANSIBLE_CONFIG": str(stack.root / "ansible.cfg")})
+    assert hosts_of(listing, "k3s_cluster") == set(expected_hostvars(stack, instances))
+
+
+def test_dynamic_inventory_finds_the_same_nodes(
+    stack: Stack, instances: list[dict[str, Any]], aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    """inventory/aws_ec2.yml, unchanged except for the emulator's endpoint, builds the same inventory."""
+    config = yaml.safe_load((REPO_ROOT / "inventory" / "aws_ec2.yml").read_text())
+    config["endpoint_url"] = aws_env["AWS_ENDPOINT_URL"]
+    copy = tmp_path / "aws_ec2.yml"  # the plugin only reads files named *aws_ec2.yml
+    copy.write_text(yaml.safe_dump(config))
+    env = {
+        "AWS_ACCESS_KEY_ID": aws_env["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": aws_env["AWS_SECRET_ACCESS_KEY"],
+        "AWS_SESSION_TOKEN": aws_env["AWS_SESSION_TOKEN"],
+        "AWS_REGION": REGION,
+        "K3S_CLUSTER_NAME": CLUSTER,
+    }
+    listing = ansible_inventory_list(cwd=tmp_path, inventory=copy, env=env)
+    check_inventory(listing, expected_hostvars(stack, instances))
+
+
+# --- Destroy (keep last) ------------------------------------------------------------------------
+
+
+def test_destroy_leaves_nothing_behind(
+    stack: Stack, instances: list[dict[str, Any]], aws: Callable[[str], Any]
+) -> None:
+    vpc_id = instances[0]["VpcId"]
+    stack.tf.run("destroy", "-auto-approve", "-no-color")
+    stack.destroyed = True
+    ec2, iam, ecr = aws("ec2"), aws("iam"), aws("ecr")
+
+    remaining = ec2.describe_instances(
+        Filters=[
+            {"Name": "tag:cluster", "Values": [CLUSTER]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+    )["Reservations"]
+    assert remaining == []
+    assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"] == []
+    assert (
+        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{CLUSTER}-nodes"]}])["SecurityGroups"]
+        == []
+    )
+    assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"{CLUSTER}-admin"]}])["KeyPairs"] == []
+    assert [r for r in ecr.describe_repositories()["repositories"] if r["repositoryName"].startswith(CLUSTER)] == []
+    assert [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(CLUSTER)] == []
+    assert [
+        p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["InstanceProfileName"].startswith(CLUSTER)
+    ] == []
+    assert not Path(stack.outputs["inventory_path"]).exists(), "destroy should remove the generated inventory"
