@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # Every recipe sees the project's tools first, without activating anything.
 export PATH := $(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
 
-.PHONY: help setup lint scan test test-% images lab lab-down deploy destroy inventory clean
+.PHONY: help setup lint scan test test-% images bench lab lab-down deploy destroy inventory clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_%-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ test-%: setup ## Run one tier: test-lint, test-scan, test-unit, test-roles, ...
 
 images: ## Build the Debian base and systemd node images (offline-capable)
 	@scripts/node-images.sh
+
+bench: setup ## Benchmark the API: gunicorn + PostgreSQL under wrk, req/s and p50/p99 per endpoint
+	@scripts/bench.sh
 
 lab: setup ## The whole stack on local containers (1 server + 2 agents)
 	@echo "make lab: not implemented yet; it arrives with the workloads issue (postgres + app roles, lab inventory)." >&2

@@ -6,7 +6,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-ALL_TIERS=(lint scan unit terraform roles cluster)
+ALL_TIERS=(lint scan unit app image terraform roles cluster)
 REPORTS="$CACHE_DIR/reports"
 mkdir -p "$REPORTS"
 rm -f "$REPORTS"/*.xml
@@ -75,6 +75,24 @@ tier_scan() {
 # The harness's own tests; each suite in a tests/ subfolder is a tier of its own.
 tier_unit() {
   run_pytest unit tests/test_*.py
+}
+
+# The app suite twice: SQLite, then a real PostgreSQL that the session starts from the server
+# binaries (installed from Debian when missing), unless DATABASE_URL/POSTGRES_HOST name a server.
+tier_app() {
+  if [ -z "${DATABASE_URL:-}${POSTGRES_HOST:-}" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    apt_install postgresql
+  fi
+  local rc=0
+  say "app tests on SQLite"; run_pytest app-sqlite app/tests -p no:cacheprovider --db=sqlite || rc=1
+  say "app tests on PostgreSQL"; run_pytest app-postgres app/tests -p no:cacheprovider --db=postgres || rc=1
+  return "$rc"
+}
+
+# Build the app image (offline: on a Debian Python base built locally), migrate, call the API.
+tier_image() {
+  scripts/ensure-docker.sh || return 1
+  run_pytest image tests/image -p no:cacheprovider -m docker
 }
 
 # Terraform: fmt/validate, every variable validation, apply -> boto3 checks -> re-plan -> both

@@ -1,0 +1,193 @@
+"""`make bench`: the API under gunicorn with production settings, against PostgreSQL, under wrk.
+
+Starts a throwaway PostgreSQL on 127.0.0.1 (durable: fsync on, as in production), migrates,
+seeds 10,000 users, starts gunicorn with gunicorn.conf.py, then drives each endpoint from a
+separate process (wrk) for a fixed time and prints one table. /healthz touches no database: it is
+the ceiling that shows what the server, the framework and the machine allow at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+APP_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(APP_DIR / "tests"))
+from throwaway_postgres import ThrowawayPostgres, free_port  # noqa: E402
+
+SEED_USERS = 10_000
+# (label, wrk mode, path): the ceiling first, so every other row can be compared with it.
+ENDPOINTS = [
+    ("healthz (ceiling)", "get", "/healthz"),
+    # No database either, but through URL routing, the middleware and DRF: separates the
+    # framework's share of an API request from the database's.
+    ("api root (no db)", "get", "/api/"),
+    ("list limit=50", "get", "/api/users/?limit=50"),
+    ("retrieve", "retrieve", "/api/users/"),
+    ("create", "create", "/api/users/"),
+]
+
+
+def parse_args() -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=int(env("BENCH_DURATION", "10")), help="seconds per endpoint")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=int(env("BENCH_ROUNDS", "2")),
+        help="the duration is split into rounds over all endpoints; each row is its best round",
+    )
+    parser.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "16")))
+    parser.add_argument("--workers", default=env("WEB_CONCURRENCY"), help="gunicorn workers (default: config's)")
+    parser.add_argument("--worker-class", default=env("GUNICORN_WORKER_CLASS"), help="sync or gthread")
+    parser.add_argument("--threads", default=env("GUNICORN_THREADS"), help="threads per gthread worker")
+    parser.add_argument("--conn-max-age", default=env("DJANGO_CONN_MAX_AGE"), help="0 = new DB connection per request")
+    parser.add_argument("--conn-health-checks", default=env("DJANGO_CONN_HEALTH_CHECKS"), help="true or false")
+    return parser.parse_args()
+
+
+def gunicorn_env(args: argparse.Namespace, database_url: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "POSTGRES_", "DATABASE_", "GUNICORN_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="demo.settings",
+        DJANGO_SECRET_KEY="bench-only-" + os.urandom(16).hex(),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=database_url,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+    )
+    for name, value in [
+        ("WEB_CONCURRENCY", args.workers),
+        ("GUNICORN_WORKER_CLASS", args.worker_class),
+        ("GUNICORN_THREADS", args.threads),
+        ("DJANGO_CONN_MAX_AGE", args.conn_max_age),
+        ("DJANGO_CONN_HEALTH_CHECKS", args.conn_health_checks),
+    ]:
+        if value is not None:
+            env[name] = str(value)
+    return env
+
+
+def seed(database_url: str, env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=APP_DIR, env=env, check=True)
+    import psycopg2
+
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO api_user (dni, name) SELECT 'seed-' || g, 'Seeded user ' || g FROM generate_series(1, %s) g",
+            [SEED_USERS],
+        )
+        cur.execute("ANALYZE api_user")
+
+
+def wait_until_up(url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("gunicorn exited during start; see its log above")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310  (loopback)
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer within 30 s")
+
+
+_runs = itertools.count(1)
+
+
+def run_wrk(base: str, mode: str, path: str, seconds: int, connections: int) -> dict:
+    script = Path(__file__).with_name("wrk.lua")
+    command = ["wrk", "--threads", "2", "--connections", str(connections), "--duration", f"{seconds}s"]
+    command += ["--timeout", "5s", "--script", str(script), base + path, "--", mode, str(SEED_USERS), f"b{next(_runs)}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    result = json.loads(line.removeprefix("BENCH "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def effective_settings(env: dict[str, str]) -> str:
+    """What gunicorn.conf.py and the settings make of this environment, defaults included."""
+    code = (
+        "import json, runpy; from demo.env import database_config; c = runpy.run_path('gunicorn.conf.py'); "
+        "d = database_config(); print(json.dumps([c['workers'], c['worker_class'], c['threads'], "
+        "d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS']]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=APP_DIR, env=env, capture_output=True, text=True, check=True)
+    workers, worker_class, threads, max_age, health = json.loads(out.stdout)
+    threads_note = f" x {threads} threads" if worker_class == "gthread" else ""
+    return (
+        f"gunicorn {workers} {worker_class} workers{threads_note}; CONN_MAX_AGE={max_age}, CONN_HEALTH_CHECKS={health}"
+    )
+
+
+def print_table(rows: list[tuple[str, dict]], settings: str) -> None:
+    ceiling = rows[0][1]["rps"]
+    print(f"\n{settings}\n")
+    print(f"| {'endpoint':<18} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'% of ceiling':>12} |")
+    print(f"|{'-' * 20}|{'-' * 9}:|{'-' * 8}:|{'-' * 8}:|{'-' * 7}:|{'-' * 13}:|")
+    for label, r in rows:
+        print(
+            f"| {label:<18} | {r['rps']:>8.0f} | {r['p50_us'] / 1000:>7.1f} | {r['p99_us'] / 1000:>7.1f} "
+            f"| {r['errors']:>6} | {100 * r['rps'] / ceiling:>11.0f}% |"
+        )
+
+
+def main() -> int:
+    args = parse_args()
+    load_before = os.getloadavg()[0]
+    with ThrowawayPostgres(durable=True) as database, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        port = free_port("127.0.0.1")
+        env = gunicorn_env(args, database.url, port)
+        print(f"==> Seeding {SEED_USERS} users into PostgreSQL on 127.0.0.1:{database.port}", file=sys.stderr)
+        seed(database.url, env)
+        log_path = Path(tmp) / "gunicorn.log"
+        with log_path.open("w") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "demo.wsgi:application"],
+                cwd=APP_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_until_up(base + "/healthz", server)
+                run_wrk(base, "get", "/healthz", 2, args.connections)  # warm-up: workers, connections, caches
+                # Rounds over all endpoints, best round per endpoint: on a shared machine the load
+                # drifts, and a drift during one endpoint's only run would skew the comparison.
+                seconds = max(1, args.duration // args.rounds)
+                best: dict[str, dict] = {}
+                errors = dict.fromkeys((label for label, _, _ in ENDPOINTS), 0)
+                for round_no in range(1, args.rounds + 1):
+                    for label, mode, path in ENDPOINTS:
+                        print(f"==> round {round_no}: {label}, {seconds} s", file=sys.stderr)
+                        result = run_wrk(base, mode, path, seconds, args.connections)
+                        errors[label] += result["status_errors"] + result["socket_errors"]
+                        if label not in best or result["rps"] > best[label]["rps"]:
+                            best[label] = result
+                rows = [(label, {**best[label], "errors": errors[label]}) for label, _, _ in ENDPOINTS]
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+        settings = (
+            f"{effective_settings(env)}; wrk: {args.connections} connections, {args.duration} s per endpoint in "
+            f"{args.rounds} rounds (best round shown, errors summed); {os.cpu_count()} CPUs, load average "
+            f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after (other work on the machine skews the numbers)"
+        )
+        print_table(rows, settings)
+        failed = sum(r["errors"] for _, r in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

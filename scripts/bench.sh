@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make bench`: benchmark the API under gunicorn against PostgreSQL (app/bench/run.py says how).
+# Installs what it needs: wrk (Debian) as the load generator, the app's Python dependencies (.venv),
+# PostgreSQL's server binaries when none are found.
+# Usage: bench.sh [--duration S] [--connections N] [--workers N] [--worker-class sync|gthread]
+#                 [--threads N] [--conn-max-age S]      (also BENCH_DURATION, WEB_CONCURRENCY, ...)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+command -v wrk >/dev/null || apt_install wrk
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v pg_config >/dev/null; then
+  apt_install postgresql
+fi
+PYTHON="$REPO_ROOT/.venv/bin/python"
+[ -x "$PYTHON" ] || die "no $REPO_ROOT/.venv: run 'make setup' first"
+"$PYTHON" -c 'import django, gunicorn, psycopg2' 2>/dev/null \
+  || "$PYTHON" -m pip install --quiet --requirement app/requirements.in
+
+exec "$PYTHON" app/bench/run.py "$@"
