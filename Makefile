@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # Every recipe sees the project's tools first, without activating anything.
 export PATH := $(BIN):$(CURDIR)/$(CHECKOV_VENV)/bin:$(PATH)
 
-.PHONY: help setup lint scan test test-% images bench lab lab-down deploy destroy inventory clean
+.PHONY: help setup lint scan test test-% images bench lab lab-down deploy destroy inventory kubeconfig upgrade reset clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_%-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,13 +47,11 @@ images: ## Build the Debian base and systemd node images (offline-capable)
 bench: setup ## Benchmark the API: gunicorn + PostgreSQL under wrk, req/s and p50/p99 per endpoint
 	@scripts/bench.sh
 
-lab: setup ## The whole stack on local containers (1 server + 2 agents)
-	@echo "make lab: not implemented yet; it arrives with the workloads issue (postgres + app roles, lab inventory)." >&2
-	@exit 1
+lab: setup ## The whole stack on local containers (1 server + 2 agents); needs k3s (internet or K3S_AIRGAP_DIR) and --privileged
+	@scripts/lab.sh up
 
-lab-down: ## Remove the lab containers and network
-	@echo "make lab-down: not implemented yet; it arrives with make lab." >&2
-	@exit 1
+lab-down: ## Remove the lab containers, their volumes, the network and the lab's kubeconfig
+	@scripts/lab.sh down
 
 TERRAFORM := terraform -chdir=terraform
 
@@ -67,6 +65,15 @@ destroy: ## terraform destroy: every AWS resource of the stack, and inventory/te
 
 inventory: ## Write inventory/terraform.yml again from the Terraform state
 	$(TERRAFORM) output -raw inventory > inventory/terraform.yml.tmp && mv inventory/terraform.yml.tmp inventory/terraform.yml
+
+kubeconfig: setup ## Fetch the admin kubeconfig again (./kubeconfig)
+	ansible-playbook site.yml --tags kubeconfig
+
+upgrade: setup ## Rolling k3s upgrade: make upgrade K3S_VERSION=v1.34.2+k3s1
+	ansible-playbook playbooks/upgrade.yml $(if $(K3S_VERSION),-e k3s_version=$(K3S_VERSION))
+
+reset: setup ## Uninstall k3s and ALL cluster data from every node (asks first)
+	ansible-playbook playbooks/reset.yml
 
 clean: ## Remove the virtualenvs and caches (Docker images are kept)
 	rm -rf $(VENV) $(CHECKOV_VENV) .cache .pytest_cache .ruff_cache

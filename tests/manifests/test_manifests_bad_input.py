@@ -1,0 +1,37 @@
+"""Bad variables stop render.yml in the roles' first tasks, with a message naming the problem."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_render
+
+CASES = {
+    "nodeport-below-range": ({"app_node_port": 8080}, "app_node_port inside app_node_port_range"),
+    "nodeport-outside-custom-range": (
+        {"app_node_port": 30800, "app_node_port_range": "31000-31999"},
+        "app_node_port inside app_node_port_range",
+    ),
+    "zero-replicas": ({"app_replicas": 0}, "app_replicas between 1 and 50"),
+    "replicas-not-a-number": ({"app_replicas": "two"}, "app_replicas"),
+    "storage-size-unit": ({"postgres_storage_size": "5GB"}, "postgres_storage_size"),
+    "storage-size-words": ({"postgres_storage_size": "lots"}, "like 5Gi or 500Mi"),
+    "pull-policy-choice": ({"app_image_pull_policy": "Sometimes"}, "app_image_pull_policy"),
+    "secret-in-extra-env": ({"app_extra_env": {"DJANGO_SECRET_KEY": "x"}}, "belong in the Secret"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_value_is_rejected_before_rendering(case, tmp_path):
+    variables, message = CASES[case]
+    root = tmp_path / "manifests"
+    credentials = tmp_path / "credentials"
+    result = run_render(
+        root,
+        {**variables, "postgres_credentials_dir": str(credentials), "app_credentials_dir": str(credentials)},
+        "localhost,",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert message in output, output[-3000:]
+    # Both roles validate before either renders: nothing was written.
+    assert not list(root.rglob("*.yaml")), "manifests were written despite the bad value"
