@@ -9,9 +9,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 command -v wrk >/dev/null || apt_install wrk
-if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v pg_config >/dev/null; then
-  apt_install postgresql
-fi
+ensure_postgres_server
 PYTHON="$REPO_ROOT/.venv/bin/python"
 [ -x "$PYTHON" ] || die "no $REPO_ROOT/.venv: run 'make setup' first"
 "$PYTHON" -c 'import django, gunicorn, psycopg2' 2>/dev/null \

@@ -29,3 +29,12 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# PostgreSQL server binaries (initdb, pg_ctl) for the throwaway servers the app tests and the
+# benchmark start, looked for where app/tests/throwaway_postgres.py looks (POSTGRES_BIN_DIR,
+# pg_config --bindir, Debian's /usr/lib/postgresql/*/bin); Debian's postgresql when none are found.
+ensure_postgres_server() {
+  [ -x "${POSTGRES_BIN_DIR:-/nonexistent}/initdb" ] && return 0
+  [ -x "$(pg_config --bindir 2>/dev/null)/initdb" ] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_install postgresql
+}

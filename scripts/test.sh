@@ -97,9 +97,7 @@ tier_manifests() {
 # The app suite twice: SQLite, then a real PostgreSQL that the session starts from the server
 # binaries (installed from Debian when missing), unless DATABASE_URL/POSTGRES_HOST name a server.
 tier_app() {
-  if [ -z "${DATABASE_URL:-}${POSTGRES_HOST:-}" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-    apt_install postgresql
-  fi
+  [ -n "${DATABASE_URL:-}${POSTGRES_HOST:-}" ] || ensure_postgres_server
   local rc=0
   say "app tests on SQLite"; run_pytest app-sqlite app/tests -p no:cacheprovider --db=sqlite || rc=1
   say "app tests on PostgreSQL"; run_pytest app-postgres app/tests -p no:cacheprovider --db=postgres || rc=1
