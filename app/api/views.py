@@ -1,11 +1,12 @@
 from django.db import IntegrityError, transaction
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.exceptions import UserAlreadyExists
 from api.models import User
 from api.pagination import OptionalLimitOffsetPagination
+from api.queries import user_by_pk
 from api.serializers import UserSerializer
 
 
@@ -13,6 +14,15 @@ class UserViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Retriev
     queryset = User.objects.order_by("id")
     serializer_class = UserSerializer
     pagination_class = OptionalLimitOffsetPagination
+
+    def get_object(self) -> User:
+        """GenericAPIView.get_object() for a bare primary-key lookup, with the SQL compiled once
+        per process (api/queries.py): retrieve is the hottest read of the API."""
+        user = user_by_pk(self.kwargs[self.lookup_url_kwarg or self.lookup_field], alias=self.queryset.db)
+        if user is None:
+            raise exceptions.NotFound()
+        self.check_object_permissions(self.request, user)
+        return user
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
