@@ -50,9 +50,11 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] = os.envi
 def database_config(environ: Mapping[str, str] = os.environ) -> dict[str, Any] | None:
     """The default database from DATABASE_URL, or from POSTGRES_* variables; None when neither is set."""
     conn_max_age = env_int("DJANGO_CONN_MAX_AGE", 60, environ)
-    # Checks a reused connection once per request (one extra round trip) so that a request after a
-    # database restart gets a fresh connection instead of a 500.
-    health_checks = env_bool("DJANGO_CONN_HEALTH_CHECKS", True, environ)
+    # Off by default: the check is a second round trip on every request (a retrieve makes one
+    # query), and without it the first request on a connection broken by a database restart gets
+    # a 503 with Retry-After (api/exceptions.py) while Django reconnects for the next one.
+    # DJANGO_CONN_HEALTH_CHECKS=true trades that throughput for no error at all.
+    health_checks = env_bool("DJANGO_CONN_HEALTH_CHECKS", False, environ)
     url = environ.get("DATABASE_URL", "").strip()
     if url:
         try:

@@ -98,6 +98,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Messages are shown by the admin only, which keeps them in its session. The default storage
+# also reads and writes a cookie store on every request, the API's included.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
@@ -109,6 +113,9 @@ STORAGES = {
 REST_FRAMEWORK = {
     # The API is public, as in the original; no authentication means no session lookup per request.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
+    # JSON only in production; the browsable HTML API is a development aid (DJANGO_DEBUG=true).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",

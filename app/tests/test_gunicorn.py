@@ -60,7 +60,7 @@ def load_gunicorn_config(monkeypatch, **env: str) -> dict:
 def test_gunicorn_config_defaults(monkeypatch):
     config = load_gunicorn_config(monkeypatch)
     assert config["bind"] == "0.0.0.0:8000"
-    assert (config["workers"], config["worker_class"], config["threads"]) == (2, "gthread", 4)
+    assert (config["workers"], config["worker_class"], config["threads"]) == (2, "gthread", 1)
     assert config["worker_tmp_dir"] == "/dev/shm"  # noqa: S108  (memory, not the overlay filesystem)
     assert config["graceful_timeout"] < 30  # below Kubernetes' default terminationGracePeriodSeconds
     assert config["preload_app"] is True
@@ -69,3 +69,35 @@ def test_gunicorn_config_defaults(monkeypatch):
 def test_gunicorn_config_from_environment(monkeypatch):
     config = load_gunicorn_config(monkeypatch, WEB_CONCURRENCY="5", GUNICORN_WORKER_CLASS="sync")
     assert (config["workers"], config["worker_class"]) == (5, "sync")
+
+
+def terminate_other_connections() -> int:
+    """What a database restart does to the app's persistent connections: the server ends them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return sum(1 for (terminated,) in cursor.fetchall() if terminated)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_database_connection_is_503_and_the_next_request_reconnects(postgres_url):
+    from api.models import User
+
+    user = User.objects.create(dni="lost-conn", name="Survivor")
+    expected = {"id": user.id, "dni": "lost-conn", "name": "Survivor"}
+    with gunicorn(production_env(postgres_url), workers=1, threads=1) as server:
+        url = f"{server.url}/api/users/{user.id}/"
+        assert get(url) == (200, expected)  # the worker now holds a persistent connection
+        assert terminate_other_connections() == 1
+        with pytest.raises(urllib.error.HTTPError) as lost:
+            urllib.request.urlopen(url, timeout=10)  # noqa: S310  (loopback)
+        assert lost.value.code == 503
+        assert lost.value.headers["Retry-After"] == "1"
+        assert json.loads(lost.value.read()) == {"detail": "Database unavailable, retry later"}
+        assert get(url) == (200, expected)
+    assert not [line for line in server.output if "Traceback" in line]

@@ -53,8 +53,14 @@ def test_database_from_url():
         "p@ss",
     )
     assert config["CONN_MAX_AGE"] == 30
-    assert config["CONN_HEALTH_CHECKS"] is True
+    assert config["CONN_HEALTH_CHECKS"] is False  # a round trip per request; see demo/env.py
     assert config["OPTIONS"]["connect_timeout"] == 5
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("false", False)])
+def test_connection_health_checks_can_be_switched(raw, expected):
+    config = database_config({"DATABASE_URL": "postgres://u:p@db/demo", "DJANGO_CONN_HEALTH_CHECKS": raw})
+    assert config["CONN_HEALTH_CHECKS"] is expected
 
 
 def test_database_from_postgres_variables():
