@@ -11,8 +11,8 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gthread for its keep-alive connections and idle-connection handling; one thread per worker
 # because a request's CPU work holds the GIL: with more threads, a thread back from a database
-# round trip queues behind its siblings' CPU work (make bench: retrieve 25% of the ceiling with
-# 4 threads, 34% with 1). Scale with WEB_CONCURRENCY and replicas, not threads.
+# round trip queues behind its siblings' CPU work (measured with make bench: README, "Benchmark").
+# Scale with WEB_CONCURRENCY and replicas, not threads.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 

@@ -2,8 +2,8 @@
 # `make bench`: benchmark the API under gunicorn against PostgreSQL (app/bench/run.py says how).
 # Installs what it needs: wrk (Debian) as the load generator, the app's Python dependencies (.venv),
 # PostgreSQL's server binaries when none are found.
-# Usage: bench.sh [--duration S] [--connections N] [--workers N] [--worker-class sync|gthread]
-#                 [--threads N] [--conn-max-age S]      (also BENCH_DURATION, WEB_CONCURRENCY, ...)
+# Usage: bench.sh [--rounds N] [--seconds S] [--connections N] [--workers N] [--worker-class sync|gthread]
+#                 [--threads N] [--conn-max-age S] [--max-requests N]   (also BENCH_ROUNDS, WEB_CONCURRENCY, ...)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"

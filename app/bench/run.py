@@ -2,8 +2,13 @@
 
 Starts a throwaway PostgreSQL on 127.0.0.1 (durable: fsync on, as in production), migrates,
 seeds 10,000 users, starts gunicorn with gunicorn.conf.py, then drives each endpoint from a
-separate process (wrk) for a fixed time and prints one table. /healthz touches no database: it is
-the ceiling that shows what the server, the framework and the machine allow at all.
+separate process (wrk) and prints one table. /healthz touches no database: it is the ceiling that
+shows what the server, the framework and the machine allow at all.
+
+A shared machine's speed drifts (a pure-CPU loop here took anywhere from 0.33 s to 0.65 s from one
+run to the next), so numbers taken minutes apart do not compare. Each endpoint therefore runs in
+short slices, every slice between two slices of the ceiling; its "% of ceiling" is the median of
+those side-by-side ratios, and req/s and latencies are medians over its slices.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,19 +45,24 @@ ENDPOINTS = [
 def parse_args() -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=int(env("BENCH_DURATION", "10")), help="seconds per endpoint")
     parser.add_argument(
-        "--rounds",
-        type=int,
-        default=int(env("BENCH_ROUNDS", "2")),
-        help="the duration is split into rounds over all endpoints; each row is its best round",
+        "--rounds", type=int, default=int(env("BENCH_ROUNDS", "5")), help="slices per endpoint (default: 5)"
     )
-    parser.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "16")))
+    parser.add_argument(
+        "--seconds", type=int, default=int(env("BENCH_SECONDS", "2")), help="seconds per slice (default: 2)"
+    )
+    # Many connections, because gunicorn's gthread worker keeps each kept-alive connection where it
+    # was accepted: with few, one worker can hold most of them while its sibling idles, and the
+    # table would show how wrk's connections happened to split, not what the server can do.
+    parser.add_argument(
+        "--connections", type=int, default=int(env("BENCH_CONNECTIONS", "64")), help="wrk connections (default: 64)"
+    )
     parser.add_argument("--workers", default=env("WEB_CONCURRENCY"), help="gunicorn workers (default: config's)")
     parser.add_argument("--worker-class", default=env("GUNICORN_WORKER_CLASS"), help="sync or gthread")
     parser.add_argument("--threads", default=env("GUNICORN_THREADS"), help="threads per gthread worker")
     parser.add_argument("--conn-max-age", default=env("DJANGO_CONN_MAX_AGE"), help="0 = new DB connection per request")
     parser.add_argument("--conn-health-checks", default=env("DJANGO_CONN_HEALTH_CHECKS"), help="true or false")
+    parser.add_argument("--max-requests", default=env("GUNICORN_MAX_REQUESTS"), help="worker recycling (0 = off)")
     return parser.parse_args()
 
 
@@ -70,6 +81,7 @@ def gunicorn_env(args: argparse.Namespace, database_url: str, port: int) -> dict
         ("GUNICORN_THREADS", args.threads),
         ("DJANGO_CONN_MAX_AGE", args.conn_max_age),
         ("DJANGO_CONN_HEALTH_CHECKS", args.conn_health_checks),
+        ("GUNICORN_MAX_REQUESTS", args.max_requests),
     ]:
         if value is not None:
             env[name] = str(value)
@@ -130,15 +142,63 @@ def effective_settings(env: dict[str, str]) -> str:
     )
 
 
+def measure(base: str, rounds: int, seconds: int, connections: int) -> dict[str, dict]:
+    """Every endpoint in `rounds` slices, each slice between two ceiling slices (see the docstring).
+    Returns, per label, its slices' wrk results and, except for the ceiling, the side-by-side ratios."""
+    ceiling_label, ceiling_mode, ceiling_path = ENDPOINTS[0]
+    slices: dict[str, dict] = {label: {"results": [], "ratios": []} for label, _, _ in ENDPOINTS}
+
+    def run_slice(label: str, mode: str, path: str, round_no: int) -> dict:
+        print(f"==> round {round_no}/{rounds}: {label}, {seconds} s", file=sys.stderr)
+        result = run_wrk(base, mode, path, seconds, connections)
+        slices[label]["results"].append(result)
+        return result
+
+    for round_no in range(1, rounds + 1):
+        before = run_slice(ceiling_label, ceiling_mode, ceiling_path, round_no)
+        for label, mode, path in ENDPOINTS[1:]:
+            result = run_slice(label, mode, path, round_no)
+            after = run_slice(ceiling_label, ceiling_mode, ceiling_path, round_no)
+            slices[label]["ratios"].append(result["rps"] / ((before["rps"] + after["rps"]) / 2))
+            before = after
+    return slices
+
+
+def summarize(slices: dict[str, dict]) -> list[tuple[str, dict]]:
+    """One row per endpoint: medians over its slices, errors summed over all of them."""
+    rows = []
+    for label, _, _ in ENDPOINTS:
+        results, ratios = slices[label]["results"], slices[label]["ratios"] or [1.0]
+        row = {
+            "rps": statistics.median(r["rps"] for r in results),
+            "p50_us": statistics.median(r["p50_us"] for r in results),
+            "p99_us": statistics.median(r["p99_us"] for r in results),
+            "errors": sum(r["status_errors"] + r["socket_errors"] for r in results),
+            "ratio": statistics.median(ratios),
+            "ratio_range": (min(ratios), max(ratios)),
+        }
+        rows.append((label, row))
+    return rows
+
+
 def print_table(rows: list[tuple[str, dict]], settings: str) -> None:
-    ceiling = rows[0][1]["rps"]
     print(f"\n{settings}\n")
-    print(f"| {'endpoint':<18} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'% of ceiling':>12} |")
-    print(f"|{'-' * 20}|{'-' * 9}:|{'-' * 8}:|{'-' * 8}:|{'-' * 7}:|{'-' * 13}:|")
+    columns = [
+        "endpoint".ljust(18),
+        "req/s".rjust(7),
+        "p50 ms".rjust(7),
+        "p99 ms".rjust(7),
+        "errors",
+        "% of ceiling".rjust(20),
+    ]
+    print("| " + " | ".join(columns) + " |")
+    print(f"|{'-' * 20}|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|{'-' * 7}:|{'-' * 21}:|")
     for label, r in rows:
+        low, high = r["ratio_range"]
+        spread = f"(slices {100 * low:.0f}-{100 * high:.0f})" if low != high else ""
         print(
-            f"| {label:<18} | {r['rps']:>8.0f} | {r['p50_us'] / 1000:>7.1f} | {r['p99_us'] / 1000:>7.1f} "
-            f"| {r['errors']:>6} | {100 * r['rps'] / ceiling:>11.0f}% |"
+            f"| {label:<18} | {r['rps']:>7.0f} | {r['p50_us'] / 1000:>7.1f} | {r['p99_us'] / 1000:>7.1f} "
+            f"| {r['errors']:>6} | {spread:>15} {100 * r['ratio']:>3.0f}% |"
         )
 
 
@@ -163,26 +223,14 @@ def main() -> int:
                 base = f"http://127.0.0.1:{port}"
                 wait_until_up(base + "/healthz", server)
                 run_wrk(base, "get", "/healthz", 2, args.connections)  # warm-up: workers, connections, caches
-                # Rounds over all endpoints, best round per endpoint: on a shared machine the load
-                # drifts, and a drift during one endpoint's only run would skew the comparison.
-                seconds = max(1, args.duration // args.rounds)
-                best: dict[str, dict] = {}
-                errors = dict.fromkeys((label for label, _, _ in ENDPOINTS), 0)
-                for round_no in range(1, args.rounds + 1):
-                    for label, mode, path in ENDPOINTS:
-                        print(f"==> round {round_no}: {label}, {seconds} s", file=sys.stderr)
-                        result = run_wrk(base, mode, path, seconds, args.connections)
-                        errors[label] += result["status_errors"] + result["socket_errors"]
-                        if label not in best or result["rps"] > best[label]["rps"]:
-                            best[label] = result
-                rows = [(label, {**best[label], "errors": errors[label]}) for label, _, _ in ENDPOINTS]
+                rows = summarize(measure(base, args.rounds, args.seconds, args.connections))
             finally:
                 server.terminate()
                 server.wait(timeout=60)
         settings = (
-            f"{effective_settings(env)}; wrk: {args.connections} connections, {args.duration} s per endpoint in "
-            f"{args.rounds} rounds (best round shown, errors summed); {os.cpu_count()} CPUs, load average "
-            f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after (other work on the machine skews the numbers)"
+            f"{effective_settings(env)}; wrk: {args.connections} connections, {args.rounds} slices of "
+            f"{args.seconds} s per endpoint, each between two slices of the ceiling (medians shown, errors summed); "
+            f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after"
         )
         print_table(rows, settings)
         failed = sum(r["errors"] for _, r in rows)

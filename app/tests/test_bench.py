@@ -1,0 +1,59 @@
+"""make bench's arithmetic: every endpoint slice sits between two ceiling slices, and the table
+shows medians. (The benchmark itself is run by hand: `make bench`; see the README.)"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import run  # noqa: E402
+
+
+def fake_wrk(rps_by_endpoint: dict[tuple[str, str], list[float]]):
+    calls: list[tuple[str, str]] = []
+
+    def run_wrk(base, mode, path, seconds, connections):
+        calls.append((mode, path))
+        rps = rps_by_endpoint[mode, path].pop(0)
+        return {"rps": rps, "p50_us": 1000 * rps, "p99_us": 2000 * rps, "status_errors": 1, "socket_errors": 0}
+
+    return run_wrk, calls
+
+
+def test_each_endpoint_slice_is_compared_with_the_ceiling_slices_around_it(monkeypatch):
+    endpoints = [(mode, path) for _, mode, path in run.ENDPOINTS]
+    ceiling = [1000.0, 3000.0, 1000.0, 1000.0, 1000.0]  # the machine sped up around the first endpoint
+    others = {endpoint: [1000.0] for endpoint in endpoints[1:]}
+    run_wrk, calls = fake_wrk({endpoints[0]: ceiling, **others})
+    monkeypatch.setattr(run, "run_wrk", run_wrk)
+
+    slices = run.measure("http://x", rounds=1, seconds=1, connections=1)
+
+    c = endpoints[0]
+    assert calls == [c, endpoints[1], c, endpoints[2], c, endpoints[3], c, endpoints[4], c]
+    label_after_first = run.ENDPOINTS[1][0]
+    assert slices[label_after_first]["ratios"] == [pytest.approx(1000 / 2000)]  # mean of 1000 and 3000
+    assert slices[run.ENDPOINTS[2][0]]["ratios"] == [pytest.approx(1000 / 2000)]
+    assert slices[run.ENDPOINTS[3][0]]["ratios"] == [pytest.approx(1.0)]
+
+
+def test_rows_are_medians_over_slices_with_errors_summed():
+    label = run.ENDPOINTS[1][0]
+    slices = {name: {"results": [], "ratios": []} for name, _, _ in run.ENDPOINTS}
+    for rps in (100.0, 300.0, 200.0):
+        result = {"rps": rps, "p50_us": rps, "p99_us": 2 * rps, "status_errors": 1, "socket_errors": 2}
+        for name in slices:
+            slices[name]["results"].append(result)
+    slices[label]["ratios"] = [0.2, 0.9, 0.5]
+
+    rows = dict(run.summarize(slices))
+
+    assert rows[label]["rps"] == 200.0
+    assert rows[label]["p99_us"] == 400.0
+    assert rows[label]["errors"] == 9
+    assert rows[label]["ratio"] == 0.5
+    assert rows[label]["ratio_range"] == (0.2, 0.9)
+    assert rows[run.ENDPOINTS[0][0]]["ratio"] == 1.0  # the ceiling is its own reference
