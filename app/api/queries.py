@@ -2,7 +2,7 @@
 
 Django builds and compiles a QuerySet to SQL on every evaluation. For a primary-key lookup that
 is the largest single cost of the request: callgrind counts 2.44 M instructions per retrieve
-through `queryset.get()` and 1.64 M with the SQL compiled once (README, "Benchmark"). The SQL is
+through `queryset.get()` and 1.59 M with the SQL compiled once (README, "Benchmark"). The SQL is
 still the ORM's own, compiled from the model, so a renamed table or column cannot drift from it;
 only the primary key changes between executions, and it is passed as a query parameter.
 """
