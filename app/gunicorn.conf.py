@@ -23,9 +23,12 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 
-# Recycle workers now and then so a slow leak cannot grow without bound; the jitter keeps them
-# from restarting all at once.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+# Worker recycling is off by default. A recycled worker's replacement gets none of the clients'
+# kept-alive connections: they stay on the workers that were already running, so under steady
+# load one of two cores sat idle after each recycle (measured with make bench, see the README).
+# The pod's memory limit bounds a leak instead. A positive value recycles after that many
+# requests, with 10% jitter so workers do not restart all at once.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 
 # The heartbeat file is touched on every request: keep it in memory, never on an overlay

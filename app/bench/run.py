@@ -132,13 +132,15 @@ def effective_settings(env: dict[str, str]) -> str:
     code = (
         "import json, runpy; from demo.env import database_config; c = runpy.run_path('gunicorn.conf.py'); "
         "d = database_config(); print(json.dumps([c['workers'], c['worker_class'], c['threads'], "
-        "d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS']]))"
+        "d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], c['max_requests']]))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=APP_DIR, env=env, capture_output=True, text=True, check=True)
-    workers, worker_class, threads, max_age, health = json.loads(out.stdout)
+    workers, worker_class, threads, max_age, health, max_requests = json.loads(out.stdout)
     threads_note = f" x {threads} threads" if worker_class == "gthread" else ""
+    recycling = f"recycled every ~{max_requests} requests" if max_requests else "no recycling"
     return (
-        f"gunicorn {workers} {worker_class} workers{threads_note}; CONN_MAX_AGE={max_age}, CONN_HEALTH_CHECKS={health}"
+        f"gunicorn {workers} {worker_class} workers{threads_note}, {recycling}; "
+        f"CONN_MAX_AGE={max_age}, CONN_HEALTH_CHECKS={health}"
     )
 
 

@@ -64,6 +64,12 @@ def test_gunicorn_config_defaults(monkeypatch):
     assert config["worker_tmp_dir"] == "/dev/shm"  # noqa: S108  (memory, not the overlay filesystem)
     assert config["graceful_timeout"] < 30  # below Kubernetes' default terminationGracePeriodSeconds
     assert config["preload_app"] is True
+    assert config["max_requests"] == 0  # recycling unbalances kept-alive load (README, benchmark)
+
+
+def test_worker_recycling_is_opt_in_with_jitter(monkeypatch):
+    config = load_gunicorn_config(monkeypatch, GUNICORN_MAX_REQUESTS="5000")
+    assert (config["max_requests"], config["max_requests_jitter"]) == (5000, 500)
 
 
 def test_gunicorn_config_from_environment(monkeypatch):
