@@ -40,6 +40,22 @@ def test_each_endpoint_slice_is_compared_with_the_ceiling_slices_around_it(monke
     assert slices[run.ENDPOINTS[3][0]]["ratios"] == [pytest.approx(1.0)]
 
 
+def test_reads_run_before_writes_and_ceiling_slices_are_shared(monkeypatch):
+    endpoints = [(mode, path) for _, mode, path in run.ENDPOINTS]
+    ceiling, others = endpoints[0], endpoints[1:]
+    rounds = 2
+    run_wrk, calls = fake_wrk({e: [1000.0] * (1 + rounds * len(others)) for e in endpoints})
+    monkeypatch.setattr(run, "run_wrk", run_wrk)
+
+    run.measure("http://x", rounds=rounds, seconds=1, connections=1)
+
+    measured = [call for call in calls if call != ceiling]
+    creates = [i for i, (mode, _) in enumerate(measured) if mode == "create"]
+    assert creates == list(range(len(measured) - rounds, len(measured)))  # every create slice comes last
+    assert len(measured) == rounds * len(others)
+    assert calls[::2] == [ceiling] * (len(measured) + 1)  # one ceiling slice between any two others
+
+
 def test_rows_are_medians_over_slices_with_errors_summed():
     label = run.ENDPOINTS[1][0]
     slices = {name: {"results": [], "ratios": []} for name, _, _ in run.ENDPOINTS}
