@@ -164,8 +164,8 @@ def measure(base: str, rounds: int, seconds: int, connections: int) -> dict[str,
         slices[label]["results"].append(result)
         return result
 
-    # Reads first, writes last: the rows a create slice adds set off autovacuum and checkpoints,
-    # background work that would take CPU from the read slices after it.
+    # Reads first, writes last: the rows the create slices add set off PostgreSQL's autoanalyze and
+    # autovacuum, background work that would take CPU from any read slice after them.
     reads = [endpoint for endpoint in ENDPOINTS[1:] if endpoint[1] != "create"]
     writes = [endpoint for endpoint in ENDPOINTS[1:] if endpoint[1] == "create"]
     schedule = [(n, e) for n in range(1, rounds + 1) for e in reads]
