@@ -139,16 +139,17 @@ def effective_settings(env: dict[str, str]) -> str:
     """What gunicorn.conf.py and the settings make of this environment, defaults included."""
     code = (
         "import json, runpy; from demo.env import database_config; c = runpy.run_path('gunicorn.conf.py'); "
-        "d = database_config(); print(json.dumps([c['workers'], c['worker_class'], c['threads'], "
-        "d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], c['max_requests']]))"
+        "d = database_config(); print(json.dumps({**{k: c[k] for k in "
+        "('workers', 'worker_class', 'threads', 'max_requests')}, **{k: d[k] for k in "
+        "('CONN_MAX_AGE', 'CONN_HEALTH_CHECKS')}}))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=APP_DIR, env=env, capture_output=True, text=True, check=True)
-    workers, worker_class, threads, max_age, health, max_requests = json.loads(out.stdout)
-    threads_note = f" x {threads} threads" if worker_class == "gthread" else ""
-    recycling = f"recycled every ~{max_requests} requests" if max_requests else "no recycling"
+    s = json.loads(out.stdout)
+    threads_note = f" x {s['threads']} threads" if s["worker_class"] == "gthread" else ""
+    recycling = f"recycled every ~{s['max_requests']} requests" if s["max_requests"] else "no recycling"
     return (
-        f"gunicorn {workers} {worker_class} workers{threads_note}, {recycling}; "
-        f"CONN_MAX_AGE={max_age}, CONN_HEALTH_CHECKS={health}"
+        f"gunicorn {s['workers']} {s['worker_class']} workers{threads_note}, {recycling}; "
+        f"CONN_MAX_AGE={s['CONN_MAX_AGE']}, CONN_HEALTH_CHECKS={s['CONN_HEALTH_CHECKS']}"
     )
 
 
