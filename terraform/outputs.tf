@@ -52,3 +52,17 @@ output "inventory" {
   description = "The Ansible inventory text that apply writes to inventory_path."
   value       = local.inventory
 }
+
+output "github_push_role_arn" {
+  description = "Role the GitHub workflow assumes (OIDC) to push the app image; set it as the repository variable AWS_PUSH_ROLE_ARN. Null when github_repository is unset."
+  value       = local.github_enabled ? aws_iam_role.github_push[0].arn : null
+}
+
+output "github_actions_variables" {
+  description = "The repository variables (not secrets: none of them is a credential) the workflow's publish job reads: gh variable set NAME --body VALUE. Null when github_repository is unset."
+  value = local.github_enabled ? {
+    AWS_REGION        = var.region
+    AWS_PUSH_ROLE_ARN = aws_iam_role.github_push[0].arn
+    ECR_REPOSITORY    = aws_ecr_repository.app.name
+  } : null
+}

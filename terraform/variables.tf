@@ -253,3 +253,32 @@ variable "ecr_force_delete" {
   type        = bool
   default     = false
 }
+
+# --- Continuous delivery (GitHub Actions) ----------------------------------------------------------
+
+variable "github_repository" {
+  description = "GitHub repository whose Actions may push the app image, as its OIDC `sub` names it: \"owner/name\", or \"owner@ORG_ID/name@REPO_ID\" for repositories that send immutable subject claims (created from 15 July 2026, or opted in). Only its main branch and v* tags are trusted. Null (default) creates no OIDC provider and no push role."
+  type        = string
+  default     = null
+
+  validation {
+    # GitHub owners are letters, digits and hyphens; repository names add . and _. No wildcards: a
+    # `*` here would widen the trust policy to repositories nobody chose.
+    condition = var.github_repository == null || can(regex(
+      "^([A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}|[A-Za-z0-9][A-Za-z0-9-]{0,38}@[0-9]+/[A-Za-z0-9._-]{1,100}@[0-9]+)$",
+      var.github_repository
+    ))
+    error_message = "github_repository must be \"owner/name\" (e.g. octo-org/k3s-platform) or, with immutable subject claims, \"owner@ORG_ID/name@REPO_ID\" (e.g. octo-org@123456/k3s-platform@789012); no wildcards."
+  }
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's existing GitHub OIDC provider (token.actions.githubusercontent.com). AWS allows one per account: set this when another stack already created it. Null creates one (only when github_repository is set)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_oidc_provider_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.github_oidc_provider_arn))
+    error_message = "github_oidc_provider_arn must be the ARN of a token.actions.githubusercontent.com provider, e.g. arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com (or null to create one)."
+  }
+}

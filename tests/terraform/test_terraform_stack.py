@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from tests.helpers.terraform import Terraform
+from tests.terraform import iam_policy
 from tests.terraform.support import REGION, REPO_ROOT, ansible_inventory_list, hosts_of, valid_vars
 
 CLUSTER = "tfstack"
@@ -28,6 +30,8 @@ ROOT_VOLUME_GIB = 25
 KEEP_IMAGES = 7
 APP_PORT = 30800
 ECR_PULL_ACTIONS = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+GITHUB_REPOSITORY = "octo-org/k3s-platform"
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
 
 
 @dataclass
@@ -51,6 +55,7 @@ def stack(make_stack: Callable[..., Terraform]) -> Iterator[Stack]:
         "agent_count": AGENTS,
         "root_volume_size": ROOT_VOLUME_GIB,
         "ecr_keep_images": KEEP_IMAGES,
+        "github_repository": GITHUB_REPOSITORY,
     }
     tf = make_stack("stack", variables)
     tf.run("apply", "-auto-approve", "-no-color")
@@ -222,31 +227,144 @@ def test_ecr_repository_settings(repository: dict[str, Any], aws: Callable[[str]
     assert rules[0]["action"] == {"type": "expire"}
 
 
+def inline_policies(iam: Any, role_name: str) -> list[Any]:
+    names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    return [iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"] for name in names]
+
+
 def test_instance_role_can_only_pull_from_the_repository(repository: dict[str, Any], aws: Callable[[str], Any]) -> None:
     iam = aws("iam")
     profile = iam.get_instance_profile(InstanceProfileName=f"{CLUSTER}-node-{REGION}")["InstanceProfile"]
     (role,) = profile["Roles"]
     assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
-    trust = role["AssumeRolePolicyDocument"]
-    trust = json.loads(trust) if isinstance(trust, str) else trust
+    trust = iam_policy.document(role["AssumeRolePolicyDocument"])
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com"}]
-
-    statements = []
-    for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
-        document = json.loads(document) if isinstance(document, str) else document
-        statements += document["Statement"]
-
-    grants: dict[str, set[str]] = {}
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
-        for action in actions:
-            grants.setdefault(action, set()).update(resources)
-    assert grants == {
+    assert iam_policy.grants(inline_policies(iam, role["RoleName"])) == {
         **dict.fromkeys(ECR_PULL_ACTIONS, {repository["repositoryArn"]}),
         "ecr:GetAuthorizationToken": {"*"},
+    }
+
+
+# --- GitHub Actions: OIDC provider and push role ------------------------------------------------
+
+ECR_PUSH_ACTIONS = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+}
+
+
+@pytest.fixture(scope="module")
+def github_provider(stack: Stack, aws: Callable[[str], Any]) -> dict[str, Any]:
+    iam = aws("iam")
+    arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    github = [arn for arn in arns if arn.endswith(f":oidc-provider/{GITHUB_ISSUER}")]
+    assert len(github) == 1, f"expected one GitHub OIDC provider, found {arns}"
+    return {"Arn": github[0], **iam.get_open_id_connect_provider(OpenIDConnectProviderArn=github[0])}
+
+
+@pytest.fixture(scope="module")
+def push_role(stack: Stack, aws: Callable[[str], Any]) -> dict[str, Any]:
+    return aws("iam").get_role(RoleName=f"{CLUSTER}-github-push-{REGION}")["Role"]
+
+
+def github_token(sub: str, aud: str = "sts.amazonaws.com") -> dict[str, str]:
+    """The claims of a GitHub Actions OIDC token, as IAM sees them in a trust policy condition."""
+    return {f"{GITHUB_ISSUER}:sub": sub, f"{GITHUB_ISSUER}:aud": aud}
+
+
+def test_github_oidc_provider_trusts_the_actions_issuer_for_sts(github_provider: dict[str, Any], stack: Stack) -> None:
+    assert github_provider["Url"].removeprefix("https://") == GITHUB_ISSUER
+    assert github_provider["ClientIDList"] == ["sts.amazonaws.com"]
+    # No thumbprint is pinned (AWS validates GitHub's JWKS against its trusted CAs and ignores one):
+    # whatever IAM reports is adopted as computed, so it never shows as a change (second plan test).
+    state = json.loads(stack.tf.run("show", "-json").stdout)
+    (provider,) = [
+        r for r in state["values"]["root_module"]["resources"] if r["type"] == "aws_iam_openid_connect_provider"
+    ]
+    assert provider["values"]["thumbprint_list"] == github_provider.get("ThumbprintList", [])
+    source = (REPO_ROOT / "terraform" / "github_actions.tf").read_text()
+    assert not re.search(r"^\s*thumbprint_list\s*=", source, flags=re.MULTILINE)
+
+
+TRUSTED_TOKENS = {
+    "push to main": github_token(f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main"),
+    "tag v1.2.0": github_token(f"repo:{GITHUB_REPOSITORY}:ref:refs/tags/v1.2.0"),
+}
+UNTRUSTED_TOKENS = {
+    "pull request": github_token(f"repo:{GITHUB_REPOSITORY}:pull_request"),
+    "another branch": github_token(f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/feature"),
+    "a branch named main-something": github_token(f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main-old"),
+    "a tag not starting with v": github_token(f"repo:{GITHUB_REPOSITORY}:ref:refs/tags/release-1"),
+    "a branch named like a tag": github_token(f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/v1"),
+    "a job in an environment": github_token(f"repo:{GITHUB_REPOSITORY}:environment:production"),
+    "another repository": github_token("repo:octo-org/other:ref:refs/heads/main"),
+    "a fork with a longer name": github_token(f"repo:{GITHUB_REPOSITORY}-fork:ref:refs/heads/main"),
+    "another owner": github_token("repo:evil-org/k3s-platform:ref:refs/heads/main"),
+    "same name, other case": github_token(f"repo:{GITHUB_REPOSITORY.upper()}:ref:refs/heads/main"),
+    "another audience": github_token(
+        f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main", aud="https://github.com/octo-org"
+    ),
+    "no sub claim": {f"{GITHUB_ISSUER}:aud": "sts.amazonaws.com"},
+}
+
+
+@pytest.mark.parametrize("name", list(TRUSTED_TOKENS) + list(UNTRUSTED_TOKENS))
+def test_push_role_trusts_only_main_and_v_tags_of_the_repository(
+    name: str, push_role: dict[str, Any], github_provider: dict[str, Any]
+) -> None:
+    claims = {**TRUSTED_TOKENS, **UNTRUSTED_TOKENS}[name]
+    allowed = iam_policy.allows(
+        push_role["AssumeRolePolicyDocument"],
+        "sts:AssumeRoleWithWebIdentity",
+        claims,
+        principal={"Federated": github_provider["Arn"]},
+    )
+    assert allowed is (name in TRUSTED_TOKENS), f"{name}: {claims}"
+
+
+def test_push_role_is_assumable_only_through_the_github_provider(
+    push_role: dict[str, Any], github_provider: dict[str, Any]
+) -> None:
+    statements = iam_policy.document(push_role["AssumeRolePolicyDocument"])["Statement"]
+    assert {s["Sid"] for s in statements} == {"GitHubMainBranch", "GitHubReleaseTags"}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"Federated": github_provider["Arn"]}
+        assert iam_policy.as_list(statement["Action"]) == ["sts:AssumeRoleWithWebIdentity"]
+    main = iam_policy.allows(
+        push_role["AssumeRolePolicyDocument"],
+        "sts:AssumeRoleWithWebIdentity",
+        TRUSTED_TOKENS["push to main"],
+        principal={"Federated": "arn:aws:iam::123456789012:oidc-provider/token.example.com"},
+    )
+    assert not main, "another identity provider's token with the same claims must not be trusted"
+
+
+def test_push_role_can_only_push_to_the_repository(
+    push_role: dict[str, Any], repository: dict[str, Any], aws: Callable[[str], Any]
+) -> None:
+    iam = aws("iam")
+    assert iam.list_attached_role_policies(RoleName=push_role["RoleName"])["AttachedPolicies"] == []
+    assert iam_policy.grants(inline_policies(iam, push_role["RoleName"])) == {
+        **dict.fromkeys(ECR_PUSH_ACTIONS, {repository["repositoryArn"]}),
+        "ecr:GetAuthorizationToken": {"*"},
+    }
+    assert push_role["MaxSessionDuration"] == 3600
+
+
+def test_outputs_name_the_push_role_and_the_workflow_variables(
+    stack: Stack, push_role: dict[str, Any], repository: dict[str, Any]
+) -> None:
+    assert stack.outputs["github_push_role_arn"] == push_role["Arn"]
+    assert stack.outputs["github_actions_variables"] == {
+        "AWS_REGION": REGION,
+        "AWS_PUSH_ROLE_ARN": push_role["Arn"],
+        "ECR_REPOSITORY": repository["repositoryName"],
     }
 
 
@@ -373,6 +491,7 @@ def test_destroy_leaves_nothing_behind(
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"{CLUSTER}-admin"]}])["KeyPairs"] == []
     assert [r for r in ecr.describe_repositories()["repositories"] if r["repositoryName"].startswith(CLUSTER)] == []
     assert [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(CLUSTER)] == []
+    assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
     assert [
         p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["InstanceProfileName"].startswith(CLUSTER)
     ] == []

@@ -61,6 +61,15 @@ VALIDATION_CASES = [
     Bad("vpc_id", "my-vpc", "vpc_id must look like vpc-0123456789abcdef0"),
     Bad("subnet_ids", ["subnet-xyz"], "subnet_ids must be subnet ids"),
     Bad("kms_key_arn", "arn:aws:kms:eu-west-1:111122223333:alias/mine", "kms_key_arn must be a KMS key ARN"),
+    # A wildcard or a whole `sub` would widen the push role's trust beyond one repository's main and v* tags.
+    Bad("github_repository", "octo-org/*", 'github_repository must be "owner/name"'),
+    Bad("github_repository", "https://github.com/octo-org/k3s", 'github_repository must be "owner/name"'),
+    Bad("github_repository", "octo-org/k3s:ref:refs/heads/dev", 'github_repository must be "owner/name"'),
+    Bad(
+        "github_oidc_provider_arn",
+        "arn:aws:iam::111122223333:oidc-provider/gitlab.com",
+        "github_oidc_provider_arn must be the ARN of a token.actions.githubusercontent.com provider",
+    ),
 ]
 
 
@@ -201,6 +210,7 @@ def plans(tf: Terraform, network: ExistingNetwork) -> dict[str, tuple[int, list[
             text = text.replace("{" + key + "}", value)
         jobs[name] = (json.loads(text), ())
     jobs["good"] = (good_variables(network), ("-out=good.tfplan",))
+    jobs["github-existing-provider"] = (GITHUB_WITH_EXISTING_PROVIDER, ("-out=github.tfplan",))
     # Three at a time: each plan runs the 700 MB provider; more would only queue on 2 cores.
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(plan, tf, variables, *extra) for name, (variables, extra) in jobs.items()}
@@ -237,3 +247,54 @@ def test_unusual_but_valid_input_plans_cleanly(
     nodes = [r for r in resources.values() if r["type"] == "aws_instance"]
     assert nodes
     assert {node["values"]["subnet_id"] for node in nodes} == {network.public_subnet_id}
+
+
+def planned_resources(tf: Terraform, plan_file: str) -> dict[str, dict[str, Any]]:
+    planned = json.loads(tf.run("show", "-json", plan_file).stdout)
+    return {r["address"]: r for r in planned["planned_values"]["root_module"]["resources"]}
+
+
+def test_without_github_repository_nothing_for_github_is_planned(
+    tf: Terraform, plans: dict[str, tuple[int, list[str]]]
+) -> None:
+    """The default: no OIDC provider, no push role, and the outputs say so (null)."""
+    code, errors = plans["good"]
+    assert code == 2, "\n".join(errors)
+    addresses = set(planned_resources(tf, "good.tfplan"))
+    assert "aws_ecr_repository.app" in addresses  # the plan is a real one
+    github = [a for a in addresses if "github" in a or "openid_connect" in a or "ecr_push" in a]
+    assert github == []
+    outputs = json.loads(tf.run("show", "-json", "good.tfplan").stdout)["planned_values"]["outputs"]
+    assert outputs["github_push_role_arn"].get("value") is None
+    assert outputs["github_actions_variables"].get("value") is None
+
+
+# An account that already trusts GitHub (AWS allows one provider per URL): the role uses that provider,
+# and the repository in its immutable-claim form is matched as given.
+EXISTING_PROVIDER = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+GITHUB_WITH_EXISTING_PROVIDER = {
+    "github_repository": "octo-org@1234567/k3s-platform@89012345",
+    "github_oidc_provider_arn": EXISTING_PROVIDER,
+}
+
+
+def test_an_existing_github_provider_is_used_instead_of_a_new_one(
+    tf: Terraform, plans: dict[str, tuple[int, list[str]]]
+) -> None:
+    code, errors = plans["github-existing-provider"]
+    assert code == 2, "\n".join(errors)
+    resources = planned_resources(tf, "github.tfplan")
+    assert not [a for a in resources if a.startswith("aws_iam_openid_connect_provider.")]
+    trust = json.loads(resources["aws_iam_role.github_push[0]"]["values"]["assume_role_policy"])
+    assert {s["Principal"]["Federated"] for s in trust["Statement"]} == {EXISTING_PROVIDER}
+    subjects = sorted(
+        value
+        for statement in trust["Statement"]
+        for test in ("StringEquals", "StringLike")
+        for key, value in statement["Condition"].get(test, {}).items()
+        if key.endswith(":sub")
+    )
+    assert subjects == [
+        "repo:octo-org@1234567/k3s-platform@89012345:ref:refs/heads/main",
+        "repo:octo-org@1234567/k3s-platform@89012345:ref:refs/tags/v*",
+    ]
