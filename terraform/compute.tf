@@ -100,15 +100,20 @@ resource "aws_instance" "node" {
     delete_on_termination = true
   }
 
-  tags = {
-    Name     = each.key
-    cluster  = var.cluster_name
-    k3s-role = each.value.role
-    os       = var.os
-    # Read by inventory/aws_ec2.yml, so the dynamic inventory knows what terraform.yml knows.
-    ssh-user           = local.ansible_user
-    ecr-repository-url = aws_ecr_repository.app.repository_url
-  }
+  tags = merge(
+    {
+      Name     = each.key
+      cluster  = var.cluster_name
+      k3s-role = each.value.role
+      os       = var.os
+      # Read by inventory/aws_ec2.yml, so the dynamic inventory knows what terraform.yml knows.
+      ssh-user           = local.ansible_user
+      ecr-repository-url = aws_ecr_repository.app.repository_url
+      backup-destination = local.backup_destination
+    },
+    # The node's own data volume (storage.tf), which the common role mounts.
+    var.data_volume_size > 0 ? { data-volume-id = aws_ebs_volume.data[each.key].id } : {},
+  )
 
   lifecycle {
     # A newer image must not replace running nodes on the next apply; upgrades go through

@@ -1,4 +1,5 @@
-# The nodes' instance role: pull the app image from this project's ECR repository, nothing else.
+# The nodes' instance role: pull the app image from this project's ECR repository (here) and write and
+# read the PostgreSQL backups under their prefix (backup.tf), nothing else.
 
 data "aws_iam_policy_document" "node_assume" {
   statement {
@@ -34,7 +35,7 @@ data "aws_iam_policy_document" "ecr_pull" {
 # IAM names are global to the account: the region keeps two clusters of the same name apart.
 resource "aws_iam_role" "node" {
   name               = "${var.cluster_name}-node-${var.region}"
-  description        = "k3s nodes of cluster ${var.cluster_name}: pull the app image from ECR"
+  description        = "k3s nodes of cluster ${var.cluster_name}: pull the app image from ECR, write and read the database backups"
   assume_role_policy = data.aws_iam_policy_document.node_assume.json
 }
 

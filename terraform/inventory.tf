@@ -15,6 +15,8 @@ locals {
       name       = name
       public_ip  = aws_instance.node[name].public_ip
       private_ip = aws_instance.node[name].private_ip
+      # "" when the node keeps its data on the root volume (data_volume_size = 0).
+      data_volume_id = try(aws_ebs_volume.data[name].id, "")
     }
   }
 
@@ -23,6 +25,7 @@ locals {
     region             = var.region
     ansible_user       = local.ansible_user
     ecr_repository_url = aws_ecr_repository.app.repository_url
+    backup_destination = local.backup_destination
     servers            = [for node in local.servers : local.inventory_hosts[node.name]]
     agents             = [for node in local.agents : local.inventory_hosts[node.name]]
   })

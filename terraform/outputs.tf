@@ -66,3 +66,13 @@ output "github_actions_variables" {
     ECR_REPOSITORY    = aws_ecr_repository.app.name
   } : null
 }
+
+output "backup_destination" {
+  description = "Where the nightly PostgreSQL backups go (s3://<bucket>/<prefix>); list them with: aws s3 ls <destination>/"
+  value       = local.backup_destination
+}
+
+output "data_volume_ids" {
+  description = "The data volume of each node (data_volume_size > 0), by node name; empty when the data lives on the root volumes."
+  value       = { for name, volume in aws_ebs_volume.data : name => volume.id }
+}

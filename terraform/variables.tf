@@ -282,3 +282,55 @@ variable "github_oidc_provider_arn" {
     error_message = "github_oidc_provider_arn must be the ARN of a token.actions.githubusercontent.com provider, e.g. arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com (or null to create one)."
   }
 }
+
+# --- Database backups and data volumes -----------------------------------------------------------
+
+variable "backup_bucket_name" {
+  description = "Name of the S3 bucket for the PostgreSQL backups. Null (default) generates a unique name starting with \"<cluster_name>-backups-\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.backup_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.backup_bucket_name))
+    error_message = "backup_bucket_name must be a valid S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit."
+  }
+}
+
+variable "backup_prefix" {
+  description = "Folder (key prefix) of the backups inside the bucket; the nodes may write and read only under it."
+  type        = string
+  default     = "postgres"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,62}$", var.backup_prefix))
+    error_message = "backup_prefix must be 1-63 lowercase letters, digits and hyphens, starting with a letter or digit (no slashes)."
+  }
+}
+
+variable "backup_retention_days" {
+  description = "Days a backup is kept (the bucket's lifecycle rule expires it after that); an overwritten or expired backup stays recoverable as an old version for as many days again."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 3650 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days must be a whole number of days from 1 to 3650."
+  }
+}
+
+variable "backup_force_destroy" {
+  description = "Let terraform destroy delete the backup bucket while it still holds backups (and every old version of them). Off: destroy stops at a non-empty bucket."
+  type        = bool
+  default     = false
+}
+
+variable "data_volume_size" {
+  description = "Size in GiB of a dedicated encrypted gp3 EBS volume per node for the local-path volumes (PostgreSQL's data), which outlives the instance. 0 (default) keeps the data on the root volume."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.data_volume_size == 0 || (var.data_volume_size >= 1 && var.data_volume_size <= 16384 && floor(var.data_volume_size) == var.data_volume_size)
+    error_message = "data_volume_size must be 0 (data on the root volume) or a whole number of GiB from 1 to 16384."
+  }
+}

@@ -29,6 +29,8 @@ AGENTS = 2
 ROOT_VOLUME_GIB = 25
 KEEP_IMAGES = 7
 APP_PORT = 30800
+RETENTION_DAYS = 9
+DATA_VOLUME_GIB = 12
 ECR_PULL_ACTIONS = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
 GITHUB_REPOSITORY = "octo-org/k3s-platform"
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
@@ -56,6 +58,8 @@ def stack(make_stack: Callable[..., Terraform]) -> Iterator[Stack]:
         "root_volume_size": ROOT_VOLUME_GIB,
         "ecr_keep_images": KEEP_IMAGES,
         "github_repository": GITHUB_REPOSITORY,
+        "backup_retention_days": RETENTION_DAYS,
+        "data_volume_size": DATA_VOLUME_GIB,
     }
     tf = make_stack("stack", variables)
     tf.run("apply", "-auto-approve", "-no-color")
@@ -239,10 +243,124 @@ def test_instance_role_can_only_pull_from_the_repository(repository: dict[str, A
     assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
     trust = iam_policy.document(role["AssumeRolePolicyDocument"])
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ec2.amazonaws.com"}]
-    assert iam_policy.grants(inline_policies(iam, role["RoleName"])) == {
+    policies = [iam_policy.document(policy) for policy in inline_policies(iam, role["RoleName"])]
+    # The backups' policy (test_instance_role_may_only_put_get_and_list_the_backups), then this one.
+    assert len(policies) == 2
+    ecr_only = [
+        p
+        for p in policies
+        if all(a.startswith("ecr:") for s in p["Statement"] for a in iam_policy.as_list(s["Action"]))
+    ]
+    assert iam_policy.grants(ecr_only) == {
         **dict.fromkeys(ECR_PULL_ACTIONS, {repository["repositoryArn"]}),
         "ecr:GetAuthorizationToken": {"*"},
     }
+
+
+# --- Backups ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def backup_bucket(stack: Stack) -> tuple[str, str]:
+    destination = stack.outputs["backup_destination"]
+    assert destination.startswith("s3://")
+    bucket, prefix = destination.removeprefix("s3://").split("/", 1)
+    assert bucket.startswith(f"{CLUSTER}-backups-")
+    assert prefix == "postgres"
+    return bucket, prefix
+
+
+def test_backup_bucket_is_private_versioned_and_encrypted(
+    stack: Stack, backup_bucket: tuple[str, str], aws: Callable[[str], Any]
+) -> None:
+    s3 = aws("s3")
+    bucket, _ = backup_bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+    )
+    (ownership,) = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert ownership["ObjectOwnership"] == "BucketOwnerEnforced"
+    (deny,) = iam_policy.document(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    state = json.loads(stack.tf.run("show", "-json", "-no-color").stdout)["values"]["root_module"]["resources"]
+    (resource,) = [r for r in state if r["address"] == "aws_s3_bucket.backups"]
+    assert resource["values"]["force_destroy"] is False, "destroy must stop at a bucket that holds backups"
+
+
+def test_backup_lifecycle_expires_old_backups_and_versions(
+    backup_bucket: tuple[str, str], aws: Callable[[str], Any]
+) -> None:
+    bucket, prefix = backup_bucket
+    rules = {rule["ID"]: rule for rule in aws("s3").get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert set(rules) == {"expire-backups", "abort-incomplete-uploads"}
+    expire, abort = rules["expire-backups"], rules["abort-incomplete-uploads"]
+    assert expire["Status"] == abort["Status"] == "Enabled"
+    assert expire["Filter"] == {"Prefix": f"{prefix}/"}
+    assert expire["Expiration"] == {"Days": RETENTION_DAYS}
+    assert expire["NoncurrentVersionExpiration"]["NoncurrentDays"] == RETENTION_DAYS
+    assert abort["Filter"] in ({}, {"Prefix": ""})
+    assert abort["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_instance_role_may_only_put_get_and_list_the_backups(
+    backup_bucket: tuple[str, str], aws: Callable[[str], Any]
+) -> None:
+    """Exactly put, get and list, on this prefix: no delete, no version or bucket rights."""
+    bucket, prefix = backup_bucket
+    iam = aws("iam")
+    policies = [iam_policy.document(policy) for policy in inline_policies(iam, f"{CLUSTER}-node-{REGION}")]
+    statements = [s for p in policies for s in iam_policy.as_list(p["Statement"])]
+    s3 = [s for s in statements if any(a.startswith("s3:") for a in iam_policy.as_list(s["Action"]))]
+    assert all(s["Effect"] == "Allow" and "NotAction" not in s for s in s3)
+    actions = {a for s in s3 for a in iam_policy.as_list(s["Action"])}
+    assert actions == {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}
+    for statement in s3:
+        if "s3:ListBucket" in iam_policy.as_list(statement["Action"]):
+            assert iam_policy.as_list(statement["Resource"]) == [f"arn:aws:s3:::{bucket}"]
+        else:
+            assert iam_policy.as_list(statement["Resource"]) == [f"arn:aws:s3:::{bucket}/{prefix}/*"]
+            assert "Condition" not in statement
+    node = {"AWS": "node"}
+    policy = {"Statement": [{**s, "Principal": node} for s in s3]}
+    assert iam_policy.allows(policy, "s3:ListBucket", {"s3:prefix": f"{prefix}/"}, node)
+    assert not iam_policy.allows(policy, "s3:ListBucket", {"s3:prefix": "other/"}, node)
+    assert not iam_policy.allows(policy, "s3:ListBucket", {}, node), "listing the whole bucket"
+    assert not [s for s in statements if any(a.startswith("kms:") for a in iam_policy.as_list(s["Action"]))], (
+        "no customer key, no KMS grant"
+    )
+
+
+def test_backup_destination_reaches_the_inventory(stack: Stack) -> None:
+    document = yaml.safe_load(Path(stack.outputs["inventory_path"]).read_text())
+    assert document["k3s_cluster"]["vars"]["backup_destination"] == stack.outputs["backup_destination"]
+
+
+# --- Data volumes -------------------------------------------------------------------------------
+
+
+def test_every_node_has_its_own_data_volume_that_outlives_it(
+    stack: Stack, instances: list[dict[str, Any]], aws: Callable[[str], Any]
+) -> None:
+    volume_ids = stack.outputs["data_volume_ids"]
+    assert set(volume_ids) == {tags_of(instance)["Name"] for instance in instances}
+    for instance in instances:
+        name = tags_of(instance)["Name"]
+        (mapping,) = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
+        assert mapping["Ebs"]["VolumeId"] == volume_ids[name]
+        assert mapping["Ebs"]["DeleteOnTermination"] is False, name
+        assert tags_of(instance)["data-volume-id"] == volume_ids[name]
+    volumes = aws("ec2").describe_volumes(VolumeIds=list(volume_ids.values()))["Volumes"]
+    for volume in volumes:
+        assert (volume["Encrypted"], volume["VolumeType"], volume["Size"]) == (True, "gp3", DATA_VOLUME_GIB)
+        (attachment,) = volume["Attachments"]
+        assert attachment["InstanceId"] in {i["InstanceId"] for i in instances}
+        assert volume["AvailabilityZone"] == next(
+            i["Placement"]["AvailabilityZone"] for i in instances if i["InstanceId"] == attachment["InstanceId"]
+        )
 
 
 # --- GitHub Actions: OIDC provider and push role ------------------------------------------------
@@ -403,6 +521,8 @@ def expected_hostvars(stack: Stack, instances: list[dict[str, Any]]) -> dict[str
             "k3s_node_ip": instance["PrivateIpAddress"],
             "ansible_user": "admin",
             "ecr_repository_url": stack.outputs["ecr_repository_url"],
+            "backup_destination": stack.outputs["backup_destination"],
+            "data_volume_id": tags_of(instance)["data-volume-id"],
         }
         for instance in instances
     }
@@ -490,6 +610,8 @@ def test_destroy_leaves_nothing_behind(
     )
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"{CLUSTER}-admin"]}])["KeyPairs"] == []
     assert [r for r in ecr.describe_repositories()["repositories"] if r["repositoryName"].startswith(CLUSTER)] == []
+    assert [b for b in aws("s3").list_buckets()["Buckets"] if b["Name"].startswith(CLUSTER)] == []
+    assert ec2.describe_volumes(Filters=[{"Name": "tag:cluster", "Values": [CLUSTER]}])["Volumes"] == []
     assert [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(CLUSTER)] == []
     assert iam.list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
     assert [

@@ -70,6 +70,10 @@ VALIDATION_CASES = [
         "arn:aws:iam::111122223333:oidc-provider/gitlab.com",
         "github_oidc_provider_arn must be the ARN of a token.actions.githubusercontent.com provider",
     ),
+    Bad("backup_bucket_name", "My_Backups", "backup_bucket_name must be a valid S3 bucket name"),
+    Bad("backup_prefix", "db/postgres", "backup_prefix must be 1-63 lowercase letters, digits and hyphens"),
+    Bad("backup_retention_days", 0, "backup_retention_days must be a whole number of days from 1 to 3650."),
+    Bad("data_volume_size", 2.5, "data_volume_size must be 0 (data on the root volume) or a whole number of GiB"),
 ]
 
 
