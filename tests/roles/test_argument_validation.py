@@ -215,7 +215,17 @@ def server_cases(airgap: dict[str, str]) -> list[Case]:
             "ecr-without-checksum",
             {"k3s_ecr_registry": ECR_HOST, "k3s_ecr_credential_provider_checksum": "abc"},
             "Check the ECR credential provider source",
-            'set k3s_ecr_credential_provider_checksum to "sha256:<hex>"',
+            "pin the sha256 of the amd64 binary in k3s_ecr_credential_provider_sha256",
+        ),
+        # A checksum read from the binary's own host proves nothing: a URL is not a pin.
+        Case(
+            "ecr-checksum-from-url",
+            {
+                "k3s_ecr_registry": ECR_HOST,
+                "k3s_ecr_credential_provider_checksum": "sha256:https://artifacts.k8s.io/x.sha256",
+            },
+            "Check the ECR credential provider source",
+            "pin the sha256 of the amd64 binary",
         ),
         Case(
             "airgap-checksum-mismatch",
