@@ -7,7 +7,16 @@
 # referenced group does not, against the test emulator).
 
 locals {
-  world_admin_cidrs = [for cidr in var.admin_cidrs : cidr if endswith(cidr, "/0")]
+  # Compared on the parsed prefix length, never on the text: "0.0.0.0/00" is a /0, and
+  # ["0.0.0.0/1", "128.0.0.0/1"] is the whole internet in two halves. Anything wider than a /8
+  # (IPv4) or a /32 (IPv6) counts as the world.
+  world_admin_cidrs = [
+    for cidr in var.admin_cidrs : cidr if tonumber(split("/", cidr)[1]) < (strcontains(cidr, ":") ? 32 : 8)
+  ]
+  # What the rules carry: the canonical network address and prefix ("10.0.0.0/8" for "10.1.2.3/08"),
+  # the form AWS stores, so no spelling of a CIDR shows up as a change on the next plan.
+  admin_cidrs = [for cidr in var.admin_cidrs : "${cidrhost(cidr, 0)}/${tonumber(split("/", cidr)[1])}"]
+  app_cidrs   = [for cidr in var.app_cidrs : "${cidrhost(cidr, 0)}/${tonumber(split("/", cidr)[1])}"]
 }
 
 resource "aws_security_group" "nodes" {
@@ -22,7 +31,7 @@ resource "aws_security_group" "nodes" {
   lifecycle {
     precondition {
       condition     = var.allow_world_admin || length(local.world_admin_cidrs) == 0
-      error_message = "admin_cidrs contains ${join(", ", local.world_admin_cidrs)}: SSH and the Kubernetes API would be open to the whole internet. Use your own address (e.g. 203.0.113.7/32), or set allow_world_admin = true on purpose."
+      error_message = "admin_cidrs contains ${join(", ", local.world_admin_cidrs)}: a prefix shorter than /8 (IPv4) or /32 (IPv6) opens SSH and the Kubernetes API to a large part of the internet. Use your own address (e.g. 203.0.113.7/32), or set allow_world_admin = true on purpose."
     }
     precondition {
       condition     = (var.vpc_id == null) == (length(var.subnet_ids) == 0)
@@ -42,14 +51,14 @@ resource "aws_security_group_rule" "intra_cluster" {
 }
 
 resource "aws_security_group_rule" "ssh" {
-  #checkov:skip=CKV_AWS_24:The source is var.admin_cidrs, which has no default; validation and the precondition on aws_security_group.nodes reject 0.0.0.0/0 unless allow_world_admin is set on purpose (tested in tests/terraform).
+  #checkov:skip=CKV_AWS_24:The source is var.admin_cidrs, which has no default; validation and the precondition on aws_security_group.nodes reject any prefix shorter than /8 unless allow_world_admin is set on purpose (tested in tests/terraform).
   type              = "ingress"
   security_group_id = aws_security_group.nodes.id
   description       = "SSH from the admin networks (Ansible)"
   protocol          = "tcp"
   from_port         = 22
   to_port           = 22
-  cidr_blocks       = var.admin_cidrs
+  cidr_blocks       = local.admin_cidrs
 }
 
 resource "aws_security_group_rule" "kube_api" {
@@ -59,7 +68,7 @@ resource "aws_security_group_rule" "kube_api" {
   protocol          = "tcp"
   from_port         = 6443
   to_port           = 6443
-  cidr_blocks       = var.admin_cidrs
+  cidr_blocks       = local.admin_cidrs
 }
 
 resource "aws_security_group_rule" "app_nodeport" {
@@ -71,7 +80,7 @@ resource "aws_security_group_rule" "app_nodeport" {
   protocol          = "tcp"
   from_port         = 30800
   to_port           = 30800
-  cidr_blocks       = var.app_cidrs
+  cidr_blocks       = local.app_cidrs
 }
 
 resource "aws_security_group_rule" "egress" {

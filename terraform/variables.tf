@@ -81,7 +81,7 @@ variable "az_count" {
 # --- Access --------------------------------------------------------------------------------------
 
 variable "admin_cidrs" {
-  description = "IPv4 CIDRs allowed to reach SSH (22) and the Kubernetes API (6443), e.g. [\"203.0.113.7/32\"]. Required; 0.0.0.0/0 needs allow_world_admin = true."
+  description = "IPv4 CIDRs allowed to reach SSH (22) and the Kubernetes API (6443), e.g. [\"203.0.113.7/32\"]. Required; a prefix shorter than /8 (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1) needs allow_world_admin = true."
   type        = list(string)
 
   validation {
@@ -96,7 +96,7 @@ variable "admin_cidrs" {
 }
 
 variable "allow_world_admin" {
-  description = "Set to true, on purpose, to accept 0.0.0.0/0 in admin_cidrs (SSH and the Kubernetes API open to the internet)."
+  description = "Set to true, on purpose, to accept admin_cidrs wider than a /8, such as 0.0.0.0/0 (SSH and the Kubernetes API open to the internet)."
   type        = bool
   default     = false
 }
@@ -113,12 +113,23 @@ variable "app_cidrs" {
 }
 
 variable "ssh_public_key" {
-  description = "OpenSSH public key (one line) installed for the login user of every node, e.g. the content of ~/.ssh/id_ed25519.pub."
+  description = "OpenSSH public key (one line) installed for the login user of every node, e.g. the content of ~/.ssh/id_ed25519.pub. EC2 imports ed25519 and RSA keys only."
   type        = string
 
+  # The key's form is checked here, before anything is created: EC2's ImportKeyPair takes RSA and
+  # ED25519 keys only (EC2 API reference, ImportKeyPair), and a malformed key fails the apply half
+  # way (InvalidKeyPair.Format). The base64 blob starts with the encoded key type; an ed25519 blob
+  # is exactly 68 characters (4+11 bytes of type, 4+32 of key), a 2048-bit or larger RSA blob at
+  # least 372 and a multiple of 4.
   validation {
-    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$", trimspace(var.ssh_public_key)))
-    error_message = "ssh_public_key must be one OpenSSH public key line starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp*."
+    condition = (
+      can(regex("^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}(\\s.*)?$", trimspace(var.ssh_public_key))) ||
+      (
+        can(regex("^ssh-rsa AAAAB3NzaC1yc2E[A-Za-z0-9+/]{355,}={0,2}(\\s.*)?$", trimspace(var.ssh_public_key))) &&
+        length(split(" ", trimspace(var.ssh_public_key))[1]) % 4 == 0
+      )
+    )
+    error_message = "ssh_public_key must be one OpenSSH public key line of a type EC2 imports: ssh-ed25519 (or ssh-rsa, 2048 bits or more) followed by the whole base64 key, e.g. the content of ~/.ssh/id_ed25519.pub (ssh-keygen -t ed25519 makes one). A placeholder or a truncated key is not a key."
   }
 }
 
@@ -238,7 +249,7 @@ variable "ecr_repository_name" {
 }
 
 variable "ecr_keep_images" {
-  description = "The ECR lifecycle policy keeps this many most recent images and expires older ones."
+  description = "The ECR lifecycle policy keeps this many most recent images and expires older ones; an image site.yml deployed (tagged deployed-<tag>) is never expired."
   type        = number
   default     = 20
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.ecr_lifecycle import Image, expired
 from tests.helpers.terraform import Terraform
 from tests.terraform import iam_policy
 from tests.terraform.support import REGION, REPO_ROOT, ansible_inventory_list, hosts_of, valid_vars
@@ -31,6 +32,8 @@ KEEP_IMAGES = 7
 APP_PORT = 30800
 RETENTION_DAYS = 9
 DATA_VOLUME_GIB = 12
+# The tag site.yml adds to the image it deploys (roles/app, app_image_deployed_tag_prefix).
+DEPLOYED_PREFIX = "deployed-"
 ECR_PULL_ACTIONS = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
 GITHUB_REPOSITORY = "octo-org/k3s-platform"
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
@@ -224,11 +227,23 @@ def test_ecr_repository_settings(repository: dict[str, Any], aws: Callable[[str]
     assert repository["imageTagMutability"] == "IMMUTABLE"
     assert repository["imageScanningConfiguration"]["scanOnPush"] is True
     assert repository["encryptionConfiguration"]["encryptionType"] == "KMS"
-    policy = aws("ecr").get_lifecycle_policy(repositoryName=repository["repositoryName"])
-    rules = json.loads(policy["lifecyclePolicyText"])["rules"]
-    assert len(rules) == 1
-    assert rules[0]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES}
-    assert rules[0]["action"] == {"type": "expire"}
+
+
+def test_lifecycle_policy_keeps_the_newest_images_and_every_deployed_one(
+    repository: dict[str, Any], aws: Callable[[str], Any]
+) -> None:
+    """Evaluated as ECR does (tests/helpers/ecr_lifecycle.py): a deployed image survives however old it is."""
+    policy = aws("ecr").get_lifecycle_policy(repositoryName=repository["repositoryName"])["lifecyclePolicyText"]
+    builds = [Image(f"build-{age}", age, (f"c{age}",)) for age in range(KEEP_IMAGES + 3)]
+    # Rolled back to an old build: deployed months ago and older than every kept build.
+    deployed = Image("deployed-old", 120, ("c-old", DEPLOYED_PREFIX + "c-old"))
+    also_deployed = Image("deployed-recent", 1, ("c-recent", DEPLOYED_PREFIX + "c-recent"))
+    gone = expired(policy, [*builds, deployed, also_deployed])
+    assert deployed.name not in gone
+    assert also_deployed.name not in gone
+    # The newest KEEP_IMAGES images stay (the recent deployed one counts among them); the rest go.
+    newest = sorted([*builds, also_deployed], key=lambda image: image.pushed_days_ago)[:KEEP_IMAGES]
+    assert gone == {image.name for image in builds} - {image.name for image in newest}
 
 
 def inline_policies(iam: Any, role_name: str) -> list[Any]:

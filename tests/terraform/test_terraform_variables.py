@@ -20,7 +20,16 @@ from typing import Any
 import pytest
 
 from tests.helpers.terraform import Terraform
-from tests.terraform.support import valid_vars
+from tests.terraform.support import TERRAFORM_DIR, valid_vars
+
+
+def example_value(name: str) -> Any:
+    """A value as terraform.tfvars.example sets it (the file an operator copies)."""
+    for line in (TERRAFORM_DIR / "terraform.tfvars.example").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == name:
+            return json.loads(value.split(" #", 1)[0].strip())
+    raise KeyError(name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +63,14 @@ VALIDATION_CASES = [
     Bad("region", "mars-1", "region must be an AWS region name"),
     Bad("ami_id", "debian-12", "ami_id must look like ami-0123456789abcdef0"),
     Bad("ssh_public_key", "not a key", "ssh_public_key must be one OpenSSH public key line"),
+    # The example's placeholder must stop the plan: EC2 would refuse it after 20 of 25 resources.
+    Bad("ssh_public_key", example_value("ssh_public_key"), "ssh_public_key must be one OpenSSH public key line"),
+    # EC2 imports RSA and ED25519 keys only (ImportKeyPair): an ECDSA key fails the apply.
+    Bad(
+        "ssh_public_key",
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEXAMPLE= me@laptop",
+        "of a type EC2 imports: ssh-ed25519 (or ssh-rsa, 2048 bits or more)",
+    ),
     Bad("ecr_keep_images", 0, "ecr_keep_images must be a whole number from 1 to 1000."),
     Bad("ecr_repository_name", "My Repo", "ecr_repository_name must be lowercase letters"),
     Bad("vpc_cidr", "10.0.0.0/8", "vpc_cidr must be an IPv4 CIDR with a prefix between /16 and /24"),
@@ -173,9 +190,19 @@ PRECONDITION_CASES = {
     "world-admin-without-allow_world_admin+more-zones-than-the-region-has": (
         {"admin_cidrs": ["203.0.113.7/32", "0.0.0.0/0"], "az_count": 5},
         [
-            "admin_cidrs contains 0.0.0.0/0: SSH and the Kubernetes API would be open to the whole internet",
+            "admin_cidrs contains 0.0.0.0/0: a prefix shorter than /8 (IPv4) or /32 (IPv6) opens SSH and the "
+            "Kubernetes API to a large part of the internet",
             "az_count = 5 but region eu-west-1 offers only 3 availability zones",
         ],
+    ),
+    # The world in two halves, and a /0 spelled with two digits: the guard compares prefix lengths.
+    "world-admin-as-two-halves": (
+        {"admin_cidrs": ["0.0.0.0/1", "128.0.0.0/1"]},
+        ["admin_cidrs contains 0.0.0.0/1, 128.0.0.0/1: a prefix shorter than /8"],
+    ),
+    "world-admin-zero-padded+a-slash-7": (
+        {"admin_cidrs": ["0.0.0.0/00", "10.0.0.0/7", "198.51.100.0/24"]},
+        ["admin_cidrs contains 0.0.0.0/00, 10.0.0.0/7: a prefix shorter than /8"],
     ),
     "private-subnet_ids-without-vpc_id": (
         {"subnet_ids": ["{private_subnet_id}"]},
