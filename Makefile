@@ -47,7 +47,10 @@ images: ## Build the Debian base and systemd node images (offline-capable)
 bench: setup ## Benchmark the API: gunicorn + PostgreSQL under wrk, req/s and p50/p99 per endpoint
 	@scripts/bench.sh
 
-lab: setup ## The whole stack on local containers (1 server + 2 agents); needs k3s (internet or K3S_AIRGAP_DIR) and --privileged
+# k3s is looked for (and an air-gap directory checksummed) before the tools are installed.
+lab: ## The whole stack on local containers (1 server + 2 agents); needs k3s (internet or K3S_AIRGAP_DIR) and --privileged
+	@scripts/lab.sh preflight
+	@$(MAKE) --no-print-directory setup
 	@scripts/lab.sh up
 
 lab-down: ## Remove the lab containers, their volumes, the network and the lab's kubeconfig

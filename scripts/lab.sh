@@ -25,14 +25,30 @@ k3s_version() {
   sed -n 's/^k3s_version: *//p' roles/k3s/defaults/main.yml | tr -d '"'
 }
 
-# Where k3s comes from, or stop before creating anything.
+# Where k3s comes from, or stop before creating or installing anything. An air-gap directory is
+# checked file by file against its own sha256sum file, the way the k3s role checks it later: a wrong
+# or truncated download is named here, not after the containers exist.
 check_k3s_source() {
   if [ -n "${K3S_AIRGAP_DIR:-}" ]; then
     [ -d "$K3S_AIRGAP_DIR" ] || die "K3S_AIRGAP_DIR=$K3S_AIRGAP_DIR is not a directory. Nothing was created."
     K3S_AIRGAP_DIR="$(cd "$K3S_AIRGAP_DIR" && pwd)"
-    [ -f "$K3S_AIRGAP_DIR/k3s" ] && compgen -G "$K3S_AIRGAP_DIR/sha256sum-*.txt" >/dev/null \
-      || die "K3S_AIRGAP_DIR=$K3S_AIRGAP_DIR lacks the k3s binary or its sha256sum-<arch>.txt (see the README's lab section). Nothing was created."
-    note "k3s from the air-gap directory $K3S_AIRGAP_DIR"
+    local arch binary sums file expected actual
+    case "$(uname -m)" in
+      x86_64) arch=amd64 binary=k3s ;;
+      aarch64) arch=arm64 binary=k3s-arm64 ;;
+      *) die "the lab runs on x86_64 or aarch64, not $(uname -m). Nothing was created." ;;
+    esac
+    sums="$K3S_AIRGAP_DIR/sha256sum-$arch.txt"
+    for file in "$binary" "sha256sum-$arch.txt"; do
+      [ -f "$K3S_AIRGAP_DIR/$file" ] || die "K3S_AIRGAP_DIR=$K3S_AIRGAP_DIR has no $file: copy it from the k3s release $(k3s_version) (docs: the README's lab section). Nothing was created."
+    done
+    for file in "$binary" $(cd "$K3S_AIRGAP_DIR" && compgen -G "k3s-airgap-images-$arch.tar*" || true); do
+      expected="$(awk -v f="$file" '$2 == f || $2 == "*" f {print $1}' "$sums")"
+      [ -n "$expected" ] || die "sha256sum-$arch.txt in $K3S_AIRGAP_DIR lists no checksum for $file: the two come from different releases. Nothing was created."
+      actual="$(sha256sum "$K3S_AIRGAP_DIR/$file" | cut -d' ' -f1)"
+      [ "$actual" = "$expected" ] || die "checksum mismatch for $K3S_AIRGAP_DIR/$file: the file is $actual, sha256sum-$arch.txt says $expected. Download $file of release $(k3s_version) again. Nothing was created."
+    done
+    note "k3s from the air-gap directory $K3S_AIRGAP_DIR (checksums verified)"
     return 0
   fi
   local version url
@@ -141,7 +157,9 @@ down() {
 }
 
 case "${1:-up}" in
+  # `make lab` runs this before it installs the tools (minutes): a missing k3s is said at once.
+  preflight) command -v docker >/dev/null || die "docker is not installed"; check_k3s_source ;;
   up) up ;;
   down) down ;;
-  *) die "usage: $0 [up|down]" ;;
+  *) die "usage: $0 [preflight|up|down]" ;;
 esac
