@@ -41,3 +41,27 @@ def test_node_images_rejects_an_unknown_tag() -> None:
     result = subprocess.run([REPO / "scripts/node-images.sh", "debian11"], capture_output=True, text=True)
     assert result.returncode != 0
     assert "unknown node image tag 'debian11'" in result.stderr
+
+
+def test_report_skips_require_fails_only_on_what_ran_nowhere(tmp_path: Path) -> None:
+    """--require: a test skipped in one report but run in another (app SQLite/PostgreSQL) was proven."""
+    (tmp_path / "app-sqlite.xml").write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_db" name="test_race"><skipped message="needs PostgreSQL"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    (tmp_path / "app-postgres.xml").write_text(
+        '<testsuites><testsuite name="pytest"><testcase classname="tests.test_db" name="test_race"/>'
+        "</testsuite></testsuites>"
+    )
+    command = [sys.executable, REPO / "scripts/report-skips.py", "--require", tmp_path]
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 0
+    (tmp_path / "terraform.xml").write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_tf" name="test_apply"><skipped message="no terraform binary"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "- terraform: tests.test_tf::test_apply" in result.stdout
+    assert subprocess.run([*command, "lint: no terraform"], capture_output=True, text=True).returncode == 1
