@@ -79,6 +79,8 @@ def test_make_setup_is_cached_on_every_requirements_file(workflow: dict) -> None
     assert requirements
     for name, job in workflow["jobs"].items():
         steps = steps_of(job)
+        if not any("make " in str(s.get("run", "")) for s in steps):
+            continue  # a job that uses none of the project's tools (image-scan)
         caches = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
         assert caches, f"job {name} does not cache make setup"
         paths = caches[0]["with"]["path"].split()
