@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.request import Request
@@ -8,12 +9,19 @@ from api.models import User
 from api.pagination import OptionalLimitOffsetPagination
 from api.queries import user_by_pk
 from api.serializers import UserSerializer
+from api.write_token import WritesNeedToken, WriteTokenAuthentication
 
 
 class UserViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = User.objects.order_by("id")
     serializer_class = UserSerializer
     pagination_class = OptionalLimitOffsetPagination
+
+    def get_authenticators(self) -> list:
+        return [WriteTokenAuthentication()] if settings.WRITE_TOKEN else []
+
+    def get_permissions(self) -> list:
+        return [WritesNeedToken()] if settings.WRITE_TOKEN else []
 
     def get_object(self) -> User:
         """GenericAPIView.get_object() for a bare primary-key lookup, with the SQL compiled once

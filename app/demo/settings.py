@@ -24,6 +24,23 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105  (debug only, never served)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+
+# The Django admin is off unless asked for, and even then answers only on the image's admin
+# listener (127.0.0.1:8001 in the pod, reached with `kubectl port-forward`), never on the public
+# port: the front server marks its requests with this per-start key (serve.py), and any request
+# without it gets a 404 on /admin/ (demo/admin_middleware.py).
+ADMIN_ENABLED = env_bool("DJANGO_ADMIN_ENABLED", default=False)
+ADMIN_LISTENER_KEY = os.environ.get("DJANGO_ADMIN_LISTENER_KEY", "")
+if ADMIN_ENABLED:
+    # What a browser sends as Host through `kubectl port-forward`.
+    ALLOWED_HOSTS += [host for host in ("localhost", "127.0.0.1") if host not in ALLOWED_HOSTS]
+
+# Optional write protection (api/write_token.py): unset, the API is open as in the original.
+WRITE_TOKEN = os.environ.get("APP_WRITE_TOKEN", "").strip()
+
+# The largest request body accepted (413 above it). An API body is a few hundred bytes; the image's
+# front server applies the same limit before a body reaches gunicorn (serve.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("APP_MAX_BODY_BYTES", 16 * 1024)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -44,6 +61,7 @@ MIDDLEWARE = [
     # Before SecurityMiddleware and CommonMiddleware: kubelet probes send the pod IP as Host, which
     # ALLOWED_HOSTS does not list; these two paths answer without ever reading the Host header.
     "demo.health.HealthCheckMiddleware",
+    "demo.errors.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Sessions, users and messages serve the admin only; the API is public and stateless.
@@ -56,6 +74,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "demo.urls"
+CSRF_FAILURE_VIEW = "demo.errors.csrf_failure"
 WSGI_APPLICATION = "demo.wsgi.application"
 
 TEMPLATES = [
@@ -113,6 +132,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     # The API is public, as in the original; no authentication means no session lookup per request.
+    # APP_WRITE_TOKEN adds a token check to creates only (api/views.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     # JSON only in production; the browsable HTML API is a development aid (DJANGO_DEBUG=true).
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
@@ -170,5 +190,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # runserver's own access log, likewise a duplicate.
         "django.server": {"level": "WARNING"},
+        # Django logs a bad Host header at ERROR with a traceback; demo/errors.py logs it once at
+        # WARNING instead: a scanner's request is not a fault of the server.
+        "django.security.DisallowedHost": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }

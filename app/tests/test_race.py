@@ -1,4 +1,5 @@
 """Two creates of the same dni at the same moment: the unique constraint decides, never a 500.
+Also when the two spell it differently (case, full-width): both are normalised before the INSERT.
 
 Runs gunicorn with two worker processes against PostgreSQL, so the requests really run in
 parallel on separate connections.
@@ -29,21 +30,28 @@ def post_user(url: str, dni: str) -> tuple[int, dict]:
         return error.code, json.loads(body) if body.startswith(b"{") else {"raw": body[:200].decode(errors="replace")}
 
 
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_duplicate_creates_give_one_201_and_one_400(postgres_url):
+@pytest.mark.parametrize(
+    "spell", [lambda dni: (dni, dni), lambda dni: (dni.lower(), full_width(dni))], ids=["same", "two-spellings"]
+)
+def test_concurrent_duplicate_creates_give_one_201_and_one_400(postgres_url, spell):
     with gunicorn(production_env(postgres_url), workers=2, threads=2) as server:
         url = f"{server.url}/api/users/"
         for pair in range(PAIRS):
-            dni = f"race-{pair}"
+            spellings = spell(f"RACE-{pair}")
             barrier = threading.Barrier(2)
             results: list[tuple[int, dict]] = []
 
-            def create(dni: str = dni, barrier: threading.Barrier = barrier, results: list = results) -> None:
+            def create(dni: str, barrier: threading.Barrier = barrier, results: list = results) -> None:
                 barrier.wait()
                 results.append(post_user(url, dni))
 
-            threads = [threading.Thread(target=create) for _ in range(2)]
+            threads = [threading.Thread(target=create, args=(dni,)) for dni in spellings]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -51,4 +59,4 @@ def test_concurrent_duplicate_creates_give_one_201_and_one_400(postgres_url):
             statuses = sorted(status for status, _ in results)
             assert statuses == [201, 400], results
             assert {"detail": "User already exists"} in [body for _, body in results]
-    assert User.objects.filter(dni__startswith="race-").count() == PAIRS
+    assert User.objects.filter(dni__startswith="RACE-").count() == PAIRS
