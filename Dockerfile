@@ -1,7 +1,7 @@
 # The demo API image. Build context: the repository root.
 #   docker build -t demo-api .
 #   docker run IMAGE migrate        # apply migrations (the cluster runs this as a Job)
-#   docker run -p 8000:8000 IMAGE   # serve with gunicorn
+#   docker run -p 8000:8000 IMAGE   # serve: nginx in front of gunicorn (app/serve.py)
 # PYTHON_IMAGE may be any Debian image with python3 and its venv module: the official slim image
 # (python3 in /usr/local/bin) or Debian's own python3 (/usr/bin, built offline by
 # scripts/python-base-image.sh). Builder and runtime must use the same one: the venv links to it.
@@ -24,6 +24,14 @@ RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip uninstall --yes pip
 
 FROM ${PYTHON_IMAGE}
+# nginx is the front server (app/serve.py): it holds slow and hostile clients so that gunicorn's
+# workers never wait on one (docs/benchmark.md, "Slow clients"). Debian's package, so security
+# fixes come with the base image's release; its default site and logs are never used.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /etc/nginx/sites-enabled/*
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -42,8 +50,8 @@ RUN DJANGO_SECRET_KEY=collectstatic-placeholder DATABASE_URL=sqlite:///:memory: 
  && chmod 0755 /app/docker-entrypoint.sh
 USER 10001:10001
 EXPOSE 8000
-# curl is not in slim images; the interpreter is.
+# curl is not in slim images; the interpreter is. Through nginx, over https when TLS is on.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+  CMD ["python", "/app/serve.py", "healthcheck"]
 ENTRYPOINT ["/app/docker-entrypoint.sh"]
 CMD ["web"]

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The image's entry point. One image, three jobs:
-#   web (default)   gunicorn with gunicorn.conf.py
+#   web (default)   nginx in front of gunicorn (serve.py; gunicorn.conf.py, nginx.conf.template)
 #   migrate         apply the database migrations and exit (the cluster runs this as a Job)
 #   manage ARGS...  any manage.py command, e.g. `manage createsuperuser`
 # Anything else is run as given (e.g. `sh` for debugging).
@@ -8,7 +8,7 @@ set -eu
 
 case "${1:-web}" in
   web)
-    exec gunicorn --config /app/gunicorn.conf.py demo.wsgi:application
+    exec python /app/serve.py
     ;;
   migrate)
     exec python /app/manage.py migrate --noinput

@@ -33,6 +33,11 @@ apt_install() {
 # PostgreSQL server binaries (initdb, pg_ctl) for the throwaway servers the app tests and the
 # benchmark start, looked for where app/tests/throwaway_postgres.py looks (POSTGRES_BIN_DIR,
 # pg_config --bindir, Debian's /usr/lib/postgresql/*/bin); Debian's postgresql when none are found.
+# nginx, the app image's front server (app/serve.py), for make bench and the app tier's tests of it.
+ensure_nginx() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
+}
+
 ensure_postgres_server() {
   [ -x "${POSTGRES_BIN_DIR:-/nonexistent}/initdb" ] && return 0
   [ -x "$(pg_config --bindir 2>/dev/null)/initdb" ] && return 0

@@ -120,8 +120,10 @@ tier_manifests() {
 # binaries (installed from Debian when missing), unless DATABASE_URL/POSTGRES_HOST name a server.
 # Coverage: both runs feed one data file; the floor (fail_under in pyproject.toml) is checked on the
 # combined figure after the second run, whose XML and HTML reports land in $CACHE_DIR/coverage.
+# nginx (Debian) for the tests of the image's front server, app/serve.py.
 tier_app() {
   [ -n "${DATABASE_URL:-}${POSTGRES_HOST:-}" ] || ensure_postgres_server
+  ensure_nginx
   local rc=0 coverage="$CACHE_DIR/coverage"
   rm -rf "$coverage"; mkdir -p "$coverage"
   export COVERAGE_FILE="$coverage/app.coverage"

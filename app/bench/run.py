@@ -1,9 +1,14 @@
-"""`make bench`: the API under gunicorn with production settings, against PostgreSQL, under wrk.
+"""`make bench`: the API as the image serves it (nginx in front of gunicorn, app/serve.py), with
+production settings, against PostgreSQL, under wrk.
 
 Starts a throwaway PostgreSQL on 127.0.0.1 (durable: fsync on, as in production), migrates,
-seeds 10,000 users, starts gunicorn with gunicorn.conf.py, then drives each endpoint from a
-separate process (wrk) and prints one table. /healthz touches no database: it is the ceiling that
-shows what the server, the framework and the machine allow at all.
+seeds 10,000 users, starts the server, then drives each endpoint from a separate process (wrk)
+and prints one table. /healthz touches no database: it is the ceiling that shows what the server,
+the framework and the machine allow at all.
+
+`--against REF` runs a second server from another commit's app/ (e.g. `main`, or the commit
+before a change) against the same database, and compares the two endpoint by endpoint instead:
+each slice of this checkout sits between two slices of the same endpoint on REF.
 
 A shared machine's speed drifts (a pure-CPU loop here took anywhere from 0.33 s to 0.65 s from one
 run to the next), so numbers taken minutes apart do not compare. Each endpoint therefore runs in
@@ -14,9 +19,11 @@ those side-by-side ratios, and req/s and latencies are medians over its slices.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -24,6 +31,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 APP_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(APP_DIR / "tests"))
@@ -63,6 +71,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--conn-max-age", default=env("DJANGO_CONN_MAX_AGE"), help="0 = new DB connection per request")
     parser.add_argument("--conn-health-checks", default=env("DJANGO_CONN_HEALTH_CHECKS"), help="true or false")
     parser.add_argument("--max-requests", default=env("GUNICORN_MAX_REQUESTS"), help="worker recycling (0 = off)")
+    parser.add_argument(
+        "--against", metavar="REF", default=env("BENCH_AGAINST"), help="compare with the app of this git commit"
+    )
     return parser.parse_args()
 
 
@@ -73,6 +84,8 @@ def gunicorn_env(args: argparse.Namespace, database_url: str, port: int) -> dict
         DJANGO_SECRET_KEY="bench-only-" + os.urandom(16).hex(),
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=database_url,
+        # The public address: nginx's under serve.py, gunicorn's own for an app without it.
+        APP_LISTEN=f"127.0.0.1:{port}",
         GUNICORN_BIND=f"127.0.0.1:{port}",
     )
     for name, value in [
@@ -153,6 +166,34 @@ def effective_settings(env: dict[str, str]) -> str:
     )
 
 
+def start_server(app_dir: Path, env: dict[str, str], log: IO[str]) -> subprocess.Popen:
+    """The app in `app_dir` as its image serves it: serve.py where it exists, else gunicorn alone
+    (the commits before the front server)."""
+    if (app_dir / "serve.py").exists():
+        command = [sys.executable, "serve.py"]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "demo.wsgi:application"]
+    # A new session: stopping the server stops nginx and gunicorn's workers with it.
+    return subprocess.Popen(command, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def export_app(ref: str, into: Path) -> Path:
+    """app/ as it is at `ref`, in a folder of its own (git archive: the work tree is not touched)."""
+    archive = subprocess.run(["git", "archive", ref, "app"], cwd=APP_DIR.parent, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "app"
+
+
 def measure(base: str, rounds: int, seconds: int, connections: int) -> dict[str, dict]:
     """Every endpoint in `rounds` slices, each slice between two ceiling slices (see the docstring).
     Returns, per label, its slices' wrk results and, except for the ceiling, the side-by-side ratios."""
@@ -181,6 +222,26 @@ def measure(base: str, rounds: int, seconds: int, connections: int) -> dict[str,
     return slices
 
 
+def compare(base: str, reference: str, rounds: int, seconds: int, connections: int) -> dict[str, dict]:
+    """Every endpoint in `rounds` slices on `base`, each between two slices of the same endpoint on
+    `reference` (shared with the next). Returns, per label, both servers' results and the ratios."""
+    slices: dict[str, dict] = {label: {"results": [], "reference": [], "ratios": []} for label, _, _ in ENDPOINTS}
+    # Reads first, writes last, as in measure().
+    order = [e for e in ENDPOINTS if e[1] != "create"] + [e for e in ENDPOINTS if e[1] == "create"]
+    for label, mode, path in order:
+        print(f"==> {label}: {rounds} slices of {seconds} s, each between two on the reference", file=sys.stderr)
+        before = run_wrk(reference, mode, path, seconds, connections)
+        slices[label]["reference"].append(before)
+        for _ in range(rounds):
+            result = run_wrk(base, mode, path, seconds, connections)
+            after = run_wrk(reference, mode, path, seconds, connections)
+            slices[label]["results"].append(result)
+            slices[label]["reference"].append(after)
+            slices[label]["ratios"].append(result["rps"] / ((before["rps"] + after["rps"]) / 2))
+            before = after
+    return slices
+
+
 def summarize(slices: dict[str, dict]) -> list[tuple[str, dict]]:
     """One row per endpoint: medians over its slices, errors summed over all of them."""
     rows = []
@@ -194,6 +255,11 @@ def summarize(slices: dict[str, dict]) -> list[tuple[str, dict]]:
             "ratio": statistics.median(ratios),
             "ratio_range": (min(ratios), max(ratios)),
         }
+        if slices[label].get("reference"):
+            reference = slices[label]["reference"]
+            row["reference_rps"] = statistics.median(r["rps"] for r in reference)
+            row["reference_p99_us"] = statistics.median(r["p99_us"] for r in reference)
+            row["errors"] += sum(r["status_errors"] + r["socket_errors"] for r in reference)
         rows.append((label, row))
     return rows
 
@@ -219,6 +285,21 @@ def print_table(rows: list[tuple[str, dict]], settings: str) -> None:
         )
 
 
+def print_comparison(rows: list[tuple[str, dict]], settings: str, ref: str) -> None:
+    print(f"\n{settings}\n")
+    header = ["endpoint".ljust(18), f"{ref} req/s", "this req/s", f"{ref} p99 ms", "this p99 ms", "errors"]
+    print("| " + " | ".join(header) + " | this / " + ref + " |")
+    rule = [f"{'-' * (len(h) + 1)}:" for h in header[1:]]
+    print(f"|{'-' * 20}|" + "|".join(rule) + "|---:|")
+    for label, r in rows:
+        low, high = r["ratio_range"]
+        print(
+            f"| {label:<18} | {r['reference_rps']:>{len(header[1])}.0f} | {r['rps']:>10.0f} "
+            f"| {r['reference_p99_us'] / 1000:>{len(header[3])}.1f} | {r['p99_us'] / 1000:>11.1f} | {r['errors']:>6} "
+            f"| {100 * r['ratio']:.0f}% (slices {100 * low:.0f}-{100 * high:.0f}) |"
+        )
+
+
 def main() -> int:
     args = parse_args()
     load_before = os.getloadavg()[0]
@@ -227,29 +308,41 @@ def main() -> int:
         env = gunicorn_env(args, database.url, port)
         print(f"==> Seeding {SEED_USERS} users into PostgreSQL on 127.0.0.1:{database.port}", file=sys.stderr)
         seed(database.url, env)
-        log_path = Path(tmp) / "gunicorn.log"
-        with log_path.open("w") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "demo.wsgi:application"],
-                cwd=APP_DIR,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                base = f"http://127.0.0.1:{port}"
-                wait_until_up(base + "/healthz", server)
+        servers = [("this checkout", APP_DIR, env)]
+        if args.against:
+            reference_port = free_port("127.0.0.1")
+            reference_env = gunicorn_env(args, database.url, reference_port)
+            servers.append((args.against, export_app(args.against, Path(tmp)), reference_env))
+        running = []
+        try:
+            for name, app_dir, server_env in servers:
+                log = (Path(tmp) / f"server-{len(running)}.log").open("w")
+                running.append(start_server(app_dir, server_env, log))
+                base = f"http://127.0.0.1:{server_env['APP_LISTEN'].rsplit(':', 1)[1]}"
+                wait_until_up(base + "/healthz", running[-1])
+                print(f"==> {name}: {base}", file=sys.stderr)
                 run_wrk(base, "get", "/healthz", 2, args.connections)  # warm-up: workers, connections, caches
-                rows = summarize(measure(base, args.rounds, args.seconds, args.connections))
-            finally:
-                server.terminate()
-                server.wait(timeout=60)
+            base = f"http://127.0.0.1:{port}"
+            if args.against:
+                reference = f"http://127.0.0.1:{reference_port}"
+                slices = compare(base, reference, args.rounds, args.seconds, args.connections)
+            else:
+                slices = measure(base, args.rounds, args.seconds, args.connections)
+            rows = summarize(slices)
+        finally:
+            for server in running:
+                stop_server(server)
         settings = (
             f"{effective_settings(env)}; wrk: {args.connections} connections, {args.rounds} slices of "
-            f"{args.seconds} s per endpoint, each between two slices of the ceiling (medians shown, errors summed); "
+            f"{args.seconds} s per endpoint, each between two slices of "
+            f"{'the same endpoint on ' + args.against if args.against else 'the ceiling'} "
+            f"(medians shown, errors summed); "
             f"{os.cpu_count()} CPUs, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after"
         )
-        print_table(rows, settings)
+        if args.against:
+            print_comparison(rows, settings, args.against)
+        else:
+            print_table(rows, settings)
         failed = sum(r["errors"] for _, r in rows)
     return 1 if failed else 0
 

@@ -1,9 +1,11 @@
-"""Run the app under gunicorn with its real config, as the image does, for end-to-end tests."""
+"""Run the app under gunicorn with its real config, alone or behind the image's front server
+(serve.py), for end-to-end tests."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -67,6 +69,39 @@ def gunicorn(env: dict[str, str], workers: int = 1, threads: int = 2) -> Iterato
         process.terminate()
         try:
             out, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, _ = process.communicate()
+        server.output.extend(out.splitlines())
+
+
+@contextlib.contextmanager
+def front_server(env: dict[str, str], run_dir: Path, scheme: str = "http") -> Iterator[RunningServer]:
+    """The image's web process (serve.py: nginx in front of gunicorn) on a free loopback port."""
+    port = free_port("127.0.0.1")
+    env = {**env, "APP_LISTEN": f"127.0.0.1:{port}", "APP_RUN_DIR": str(run_dir), "WEB_CONCURRENCY": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "serve.py"], cwd=APP_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    server = RunningServer(url=f"{scheme}://127.0.0.1:{port}", process=process)
+    context = ssl._create_unverified_context() if scheme == "https" else None  # noqa: S323  (throwaway certificate)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{server.url}/healthz", timeout=2, context=context):  # noqa: S310
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise RuntimeError(f"serve.py did not start:\n{process.communicate()[0]}") from None
+                time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            out, _ = process.communicate(timeout=40)
         except subprocess.TimeoutExpired:
             process.kill()
             out, _ = process.communicate()

@@ -73,3 +73,35 @@ def test_rows_are_medians_over_slices_with_errors_summed():
     assert rows[label]["ratio"] == 0.5
     assert rows[label]["ratio_range"] == (0.2, 0.9)
     assert rows[run.ENDPOINTS[0][0]]["ratio"] == 1.0  # the ceiling is its own reference
+
+
+def test_compare_puts_each_slice_between_two_reference_slices_of_the_same_endpoint(monkeypatch):
+    calls: list[tuple[str, str, str]] = []
+
+    def run_wrk(base, mode, path, seconds, connections):
+        calls.append((base, mode, path))
+        # The reference speeds up from 100 to 300 req/s over its slices; this checkout is steady.
+        rps = 200.0 if base == "http://this" else 100.0 * sum(1 for c in calls if c[0] == base)
+        return {"rps": rps, "p50_us": 1, "p99_us": 2, "status_errors": 0, "socket_errors": 0}
+
+    monkeypatch.setattr(run, "run_wrk", run_wrk)
+    slices = run.compare("http://this", "http://ref", rounds=2, seconds=1, connections=1)
+
+    per_endpoint = 1 + 2 * 2  # reference, then (this, reference) per round
+    assert len(calls) == len(run.ENDPOINTS) * per_endpoint
+    for start in range(0, len(calls), per_endpoint):
+        group = calls[start : start + per_endpoint]
+        assert [base for base, _, _ in group] == [
+            "http://ref",
+            "http://this",
+            "http://ref",
+            "http://this",
+            "http://ref",
+        ]
+        assert len({(mode, path) for _, mode, path in group}) == 1  # one endpoint, both servers
+    assert calls[-1][1] == "create"  # writes after every read
+    first = run.ENDPOINTS[0][0]
+    assert slices[first]["ratios"] == [pytest.approx(200 / 150), pytest.approx(200 / 250)]
+    rows = dict(run.summarize(slices))
+    assert rows[first]["reference_rps"] == 200.0  # median of 100, 200, 300
+    assert rows[first]["ratio"] == pytest.approx((200 / 150 + 200 / 250) / 2)
