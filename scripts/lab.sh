@@ -7,6 +7,7 @@
 # sha256sum-<arch>.txt, k3s-airgap-images-<arch>.tar*), and a Docker engine that allows
 # --privileged (k3s runs containerd, kube-proxy and flannel inside the node containers).
 # Everything it creates is named wl-lab*; nothing is created until both checks pass.
+# HTTPS on the NodePort: LAB_TLS_CERT_FILE and LAB_TLS_KEY_FILE (PEM files), passed to the app role.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -128,14 +129,21 @@ up() {
 
   local extra=(-e "app_image_archive=$APP_ARCHIVE")
   [ -n "${K3S_AIRGAP_DIR:-}" ] && extra+=(-e "k3s_airgap_dir=$K3S_AIRGAP_DIR")
+  local scheme=http
+  if [ -n "${LAB_TLS_CERT_FILE:-}${LAB_TLS_KEY_FILE:-}" ]; then
+    # Absolute: this script runs from the repository root. The app role refuses one file without the other.
+    extra+=(-e "app_tls_cert_file=${LAB_TLS_CERT_FILE:+$(realpath -m -- "$LAB_TLS_CERT_FILE")}")
+    extra+=(-e "app_tls_key_file=${LAB_TLS_KEY_FILE:+$(realpath -m -- "$LAB_TLS_KEY_FILE")}")
+    scheme=https
+  fi
   # site.yml ends with playbooks/verify.yml: every node must answer on the NodePort.
   say "site.yml on the lab"
   ansible-playbook -i inventory/lab.yml site.yml "${extra[@]}"
 
   say "The lab is up"
   local entry
-  for entry in "${NODES[@]}"; do note "http://${entry#*:}:30800/api/users/"; done
-  note "http://127.0.0.1:$LOOPBACK_PORT/api/users/   (published by wl-lab-server-1)"
+  for entry in "${NODES[@]}"; do note "$scheme://${entry#*:}:30800/api/users/"; done
+  note "$scheme://127.0.0.1:$LOOPBACK_PORT/api/users/   (published by wl-lab-server-1)"
   note "kubectl --kubeconfig ./kubeconfig get pods -A"
   note "make lab-down removes it all"
 }
