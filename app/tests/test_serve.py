@@ -259,3 +259,34 @@ def test_when_gunicorn_dies_nginx_is_stopped_and_the_process_fails(database_url,
             time.sleep(0.1)
         assert not Path(f"/proc/{nginx}").exists()
     assert any("gunicorn exited" in line for line in server.output)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("admin", [False, True], ids=["no-admin", "admin"])
+@pytest.mark.parametrize("keepalive", ["32", "0"], ids=["upstream-keepalive", "no-upstream-keepalive"])
+def test_every_rendered_configuration_is_one_nginx_accepts(tmp_path, certificate, tls, admin, keepalive):
+    cert_file, key_file = certificate
+    environ = {"APP_LISTEN": f"127.0.0.1:{free_port('127.0.0.1')}", "DJANGO_ADMIN_ENABLED": str(admin).lower()}
+    environ["APP_UPSTREAM_KEEPALIVE"] = keepalive
+    if tls:
+        environ.update(APP_TLS_CERT_FILE=str(cert_file), APP_TLS_KEY_FILE=str(key_file))
+    values = serve.settings(environ, tmp_path)
+    conf = serve.write_config(values)
+    rendered = conf.read_text()
+    directives = [line for line in rendered.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in directives if "%(" in line]
+    assert not [line for line in rendered.splitlines() if line.startswith("#if-")]
+    assert (" ssl " in rendered) == tls
+    assert ('X-Admin-Listener "' + values["admin_key"]) in rendered if admin else values["admin_key"] not in rendered
+    assert ("keepalive 32;" in rendered) == (keepalive == "32")
+    check = subprocess.run([serve.NGINX, "-t", "-q", "-e", "stderr", "-c", str(conf)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_nginx_error_pages_are_valid_json_with_the_limit():
+    conf = serve.errors_conf(4096)
+    bodies = [line.split("'")[1].replace("\\'", "'") for line in conf.splitlines() if " return " in line]
+    assert len(bodies) == len(serve.NGINX_ERRORS)
+    details = [json.loads(body)["detail"] for body in bodies]
+    assert "Request body too large: at most 4096 bytes are accepted." in details
+    assert all(details)
