@@ -36,6 +36,13 @@ sys.path.insert(0, str(APP_DIR))
 import serve  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def once_per_tier(db_backend: str) -> None:
+    # The server runs on its own SQLite file whatever --db says: one pass of the app tier is enough.
+    if db_backend == "postgres":
+        pytest.skip("runs in the SQLite pass: the front server is independent of the database backend")
+
+
 @pytest.fixture(scope="module")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'db.sqlite3'}"
