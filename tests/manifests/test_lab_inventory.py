@@ -23,7 +23,7 @@ def lab_render(tmp_path_factory):
 def printed_hosts() -> set[str]:
     """The literal hosts of the URLs scripts/lab.sh prints when the lab is up, plus the nodes'."""
     script = (REPO / "scripts" / "lab.sh").read_text()
-    hosts = set(re.findall(r'note "http://([0-9a-z.]+):', script))
+    hosts = set(re.findall(r'note "(?:https?|\$scheme)://([0-9a-z.]+):', script))  # $scheme: http or https
     hosts |= set(re.findall(r"[a-z0-9-]+:(\d+\.\d+\.\d+\.\d+)", script.split("NODES=(", 1)[1].split(")", 1)[0]))
     return hosts
 
