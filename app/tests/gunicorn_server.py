@@ -41,60 +41,24 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 1, threads: int = 2) -> Iterator[RunningServer]:
-    port = free_port("127.0.0.1")
-    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "demo.wsgi:application"]
-    env = {
-        **env,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "GUNICORN_THREADS": str(threads),
-    }
+def _running(command: list[str], env: dict[str, str], url: str, name: str) -> Iterator[RunningServer]:
+    """Start `command`, wait until `url`/healthz answers, yield it, then stop it and keep its output."""
     process = subprocess.Popen(
         command, cwd=APP_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    server = RunningServer(url=f"http://127.0.0.1:{port}", process=process)
+    server = RunningServer(url=url, process=process)
+    # Throwaway certificates in tests: the server's answer is under test, not the chain.
+    context = ssl._create_unverified_context() if url.startswith("https") else None  # noqa: S323
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"{server.url}/healthz", timeout=2):  # noqa: S310  (loopback)
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start:\n{process.communicate()[0]}") from None
-                time.sleep(0.2)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            out, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, _ = process.communicate()
-        server.output.extend(out.splitlines())
-
-
-@contextlib.contextmanager
-def front_server(env: dict[str, str], run_dir: Path, scheme: str = "http") -> Iterator[RunningServer]:
-    """The image's web process (serve.py: nginx in front of gunicorn) on a free loopback port."""
-    port = free_port("127.0.0.1")
-    env = {**env, "APP_LISTEN": f"127.0.0.1:{port}", "APP_RUN_DIR": str(run_dir), "WEB_CONCURRENCY": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "serve.py"], cwd=APP_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    server = RunningServer(url=f"{scheme}://127.0.0.1:{port}", process=process)
-    context = ssl._create_unverified_context() if scheme == "https" else None  # noqa: S323  (throwaway certificate)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server.url}/healthz", timeout=2, context=context):  # noqa: S310
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2, context=context):  # noqa: S310  (loopback)
                     break
             except (urllib.error.URLError, ConnectionError):
                 if process.poll() is not None or time.monotonic() > deadline:
                     process.kill()
-                    raise RuntimeError(f"serve.py did not start:\n{process.communicate()[0]}") from None
+                    raise RuntimeError(f"{name} did not start:\n{process.communicate()[0]}") from None
                 time.sleep(0.2)
         yield server
     finally:
@@ -106,3 +70,26 @@ def front_server(env: dict[str, str], run_dir: Path, scheme: str = "http") -> It
             process.kill()
             out, _ = process.communicate()
         server.output.extend(out.splitlines())
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int = 1, threads: int = 2) -> Iterator[RunningServer]:
+    port = free_port("127.0.0.1")
+    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "demo.wsgi:application"]
+    env = {
+        **env,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_THREADS": str(threads),
+    }
+    with _running(command, env, f"http://127.0.0.1:{port}", "gunicorn") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def front_server(env: dict[str, str], run_dir: Path, scheme: str = "http") -> Iterator[RunningServer]:
+    """The image's web process (serve.py: nginx in front of gunicorn) on a free loopback port."""
+    port = free_port("127.0.0.1")
+    env = {**env, "APP_LISTEN": f"127.0.0.1:{port}", "APP_RUN_DIR": str(run_dir), "WEB_CONCURRENCY": "1"}
+    with _running([sys.executable, "serve.py"], env, f"{scheme}://127.0.0.1:{port}", "serve.py") as server:
+        yield server

@@ -5,46 +5,24 @@ the defaults, which render none of it."""
 from __future__ import annotations
 
 import base64
-import datetime
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import default_inventory, render_or_fail, run_render
+from conftest import REPO, default_inventory, render_or_fail
 from test_manifests_schema import schema_version
+
+sys.path.insert(0, str(REPO / "app" / "tests"))
+from throwaway_tls import write_self_signed  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate and key, as an operator would keep on the control node."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "api.example.com")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = folder / "api.crt", folder / "api.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
+    """A throwaway certificate and key, as an operator would keep them on the control node."""
+    return write_self_signed(tmp_path_factory.mktemp("tls"), "api.example.com")
 
 
 @pytest.fixture(scope="module")
@@ -133,35 +111,3 @@ def test_options_render_is_valid_for_the_pinned_kubernetes(options_render):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.parametrize(
-    ("case", "message"),
-    [
-        ("cert-without-key", "HTTPS needs both app_tls_cert_file"),
-        ("missing-file", "HTTPS needs both app_tls_cert_file"),
-        ("not-pem", "HTTPS needs both app_tls_cert_file"),
-        ("short-token", "app_write_token must have at least 16 characters"),
-    ],
-)
-def test_bad_option_values_are_refused_before_rendering(case, message, tls_files, tmp_path):
-    cert_file, key_file = tls_files
-    not_pem = tmp_path / "not.pem"
-    not_pem.write_text("hello")
-    variables = {
-        "cert-without-key": {"app_tls_cert_file": str(cert_file)},
-        "missing-file": {"app_tls_cert_file": str(tmp_path / "nope.crt"), "app_tls_key_file": str(key_file)},
-        "not-pem": {"app_tls_cert_file": str(not_pem), "app_tls_key_file": str(key_file)},
-        "short-token": {"app_write_protection": True, "app_write_token": "too-short"},
-    }[case]
-    credentials = tmp_path / "credentials"
-    root = tmp_path / "manifests"
-    result = run_render(
-        root,
-        {**variables, "postgres_credentials_dir": str(credentials), "app_credentials_dir": str(credentials)},
-        "localhost,",
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output[-3000:]
-    assert message in output, output[-3000:]
-    assert not list(root.rglob("*.yaml"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_render
+from conftest import REPO, run_render
 
 CASES = {
     "nodeport-below-range": ({"app_node_port": 8080}, "app_node_port inside app_node_port_range"),
@@ -17,6 +17,19 @@ CASES = {
     "storage-size-words": ({"postgres_storage_size": "lots"}, "like 5Gi or 500Mi"),
     "pull-policy-choice": ({"app_image_pull_policy": "Sometimes"}, "app_image_pull_policy"),
     "secret-in-extra-env": ({"app_extra_env": {"DJANGO_SECRET_KEY": "x"}}, "belong in the Secret"),
+    "tls-cert-without-key": ({"app_tls_cert_file": str(REPO / "README.md")}, "HTTPS needs both app_tls_cert_file"),
+    "tls-missing-files": (
+        {"app_tls_cert_file": "/nonexistent/tls.crt", "app_tls_key_file": "/nonexistent/tls.key"},
+        "HTTPS needs both app_tls_cert_file",
+    ),
+    "tls-not-pem": (
+        {"app_tls_cert_file": str(REPO / "README.md"), "app_tls_key_file": str(REPO / "README.md")},
+        "HTTPS needs both app_tls_cert_file",
+    ),
+    "short-write-token": (
+        {"app_write_protection": True, "app_write_token": "too-short"},
+        "app_write_token must have at least 16 characters",
+    ),
 }
 
 
