@@ -321,7 +321,11 @@ def main() -> int:
                 base = f"http://127.0.0.1:{server_env['APP_LISTEN'].rsplit(':', 1)[1]}"
                 wait_until_up(base + "/healthz", running[-1])
                 print(f"==> {name}: {base}", file=sys.stderr)
-                run_wrk(base, "get", "/healthz", 2, args.connections)  # warm-up: workers, connections, caches
+                # Warm-up: workers, connections, caches, and each view's first-call imports (the API
+                # root's first answer takes about 0.4 s per worker).
+                for _, mode, path in ENDPOINTS:
+                    if mode != "create":
+                        run_wrk(base, mode, path, 1, args.connections)
             base = f"http://127.0.0.1:{port}"
             if args.against:
                 reference = f"http://127.0.0.1:{reference_port}"
