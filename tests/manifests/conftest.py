@@ -36,11 +36,10 @@ CUSTOM_VARS = {
     "app_topology_when_unsatisfiable": "DoNotSchedule",
     "postgres_storage_class": "gp3-retain",
     "postgres_storage_size": "20Gi",
-    "postgres_backup_enabled": True,
-    "postgres_backup_storage_size": "30Gi",
-    "postgres_backup_keep": 14,
+    "postgres_user": "shop_owner",
     # Supplied secrets (as from Ansible Vault) instead of generated ones.
-    "postgres_password": "vault-Supplied-Pg-Password-0123456789",
+    "postgres_superuser_password": "vault-Supplied-Superuser-Password-0123456789",
+    "postgres_app_password": "vault-Supplied-App-Password-0123456789",
     "app_secret_key": "vault-supplied-django-key-abcdefghijklmnopqrstuvwxyz-0123456789",
 }
 CUSTOM_INVENTORY = {

@@ -30,6 +30,15 @@ CASES = {
         {"app_write_protection": True, "app_write_token": "too-short"},
         "app_write_token must have at least 16 characters",
     ),
+    "database-login-in-extra-env": ({"app_extra_env": {"POSTGRES_PASSWORD": "x"}}, "belong in the Secret"),
+    "password-of-an-earlier-release": ({"postgres_password": "x" * 32}, "postgres_password was split in two"),
+    "app-password-of-an-earlier-release": (
+        {"app_database_password": "x" * 32},
+        "app_database_password and app_database_user are gone",
+    ),
+    "app-password-too-short": ({"postgres_app_password": "short"}, "at least 16 printable ASCII characters"),
+    "password-with-a-space": ({"postgres_superuser_password": "with a space 0123456789"}, "without spaces"),
+    "owner-named-like-the-superuser": ({"postgres_user": "postgres"}, "other than postgres"),
 }
 
 

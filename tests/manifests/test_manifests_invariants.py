@@ -43,19 +43,15 @@ def test_every_template_is_rendered(rendered):
         "Job",
         "Namespace",
         "Namespace",
-        "NetworkPolicy",
-        "NetworkPolicy",
+        *["NetworkPolicy"] * 4,  # the database's; the app's ingress, egress and the namespace's default-deny
         "PodDisruptionBudget",
-        "Secret",
-        "Secret",
+        *["Secret"] * 3,  # the superuser's, the app's database login, the app's own
         "Service",
         "Service",
         "Service",
         "StatefulSet",
     ]
-    if rendered.variables.get("postgres_backup_enabled"):
-        expected += ["CronJob", "PersistentVolumeClaim"]
-    assert kinds == sorted(expected)
+    assert kinds == sorted(expected), "backups leave the cluster: no CronJob, no claim besides the data's"
     assert len({doc["__file__"] for doc in rendered.docs}) == len(rendered.docs), "one object per file"
 
 
@@ -90,18 +86,9 @@ def test_claim_storage_class_and_size(default_render, custom_render):
         assert container["image"].split(":")[-1].split("-")[0].isdigit(), "the image pins a PostgreSQL major"
 
 
-def test_backup_claim_and_cronjob(custom_render):
-    claim = custom_render.one("PersistentVolumeClaim")
-    assert claim["spec"]["resources"]["requests"]["storage"] == CUSTOM_VARS["postgres_backup_storage_size"]
-    cronjob = custom_render.one("CronJob")
-    volumes = pod_spec(cronjob)["volumes"]
-    assert {"claimName": claim["metadata"]["name"]} in [v.get("persistentVolumeClaim") for v in volumes]
-    assert f"tail -n +{CUSTOM_VARS['postgres_backup_keep'] + 1}" in pod_spec(cronjob)["containers"][0]["args"][0]
-
-
 def test_no_secret_value_outside_secrets(rendered):
-    values = set(secret_values(rendered))
-    assert len(values) == 2, "the Django key and one database password"
+    values = set(secret_values(rendered)) - {rendered.one("Secret", "postgres-app")["stringData"]["POSTGRES_USER"]}
+    assert len(values) == 3, "the Django key, the superuser's and the app's database passwords"
     assert all(len(v) >= 32 for v in values)
     for doc in rendered.docs:
         if doc["kind"] == "Secret":
@@ -110,7 +97,7 @@ def test_no_secret_value_outside_secrets(rendered):
         for value in values:
             assert value not in text, f"a secret value appears in {doc['__file__']}"
     for configmap in rendered.of_kind("ConfigMap"):
-        assert not {"DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "DATABASE_URL"} & set(configmap["data"])
+        assert not {"DJANGO_SECRET_KEY", "POSTGRES_USER", "POSTGRES_PASSWORD", "DATABASE_URL"} & set(configmap["data"])
 
 
 def test_secret_files_are_private(rendered):
@@ -119,14 +106,47 @@ def test_secret_files_are_private(rendered):
     assert stat.S_IMODE(rendered.root.joinpath("app").stat().st_mode) == 0o700
 
 
-def test_app_and_database_share_one_password(rendered):
-    app = rendered.one("Secret", rendered.variables.get("app_name", "demo-api"))
-    database = rendered.one("Secret", "postgres")
-    assert app["stringData"]["POSTGRES_PASSWORD"] == database["stringData"]["POSTGRES_PASSWORD"]
+def env_secrets(container: dict) -> set[str]:
+    """Secrets a container reads: whole (envFrom) or key by key (secretKeyRef)."""
+    names = {source["secretRef"]["name"] for source in container.get("envFrom", []) if "secretRef" in source}
+    names |= {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    return names
+
+
+def test_each_credential_has_one_home(rendered):
+    """Each value is in exactly one Secret, and every pod that needs it reads that Secret."""
+    holders: dict[str, list[str]] = {}
+    for secret in rendered.of_kind("Secret"):
+        for key, value in secret["stringData"].items():
+            if key != "POSTGRES_USER":
+                holders.setdefault(value, []).append(f"{secret['metadata']['name']}/{key}")
+    assert sorted(len(h) for h in holders.values()) == [1, 1, 1], holders
+
+    app_name = rendered.variables.get("app_name", "demo-api")
+    app_namespace = rendered.variables.get("app_namespace", "demo")
+    login = rendered.one("Secret", "postgres-app")
+    assert login["metadata"]["namespace"] == app_namespace, "the app's pods can only read a Secret of their namespace"
+    owner = rendered.variables.get("postgres_user", "demo")
+    assert login["stringData"]["POSTGRES_USER"] == f"{owner}_a", "the app logs in as a login role, not as the owner"
+    for workload in (rendered.one("Deployment"), rendered.one("Job")):
+        (container,) = pod_spec(workload)["containers"]
+        assert env_secrets(container) == {app_name, "postgres-app"}, workload["kind"]
+    database = pod_spec(rendered.one("StatefulSet"))["containers"][0]
+    assert env_secrets(database) == {"postgres"}
+    env = {e["name"]: e.get("value") for e in database["env"]}
+    assert env["POSTGRES_USER"] == "postgres", "initdb creates the superuser, never the app's role"
+    assert env["POSTGRES_INITDB_ARGS"] == "--auth-local=peer --auth-host=scram-sha-256"
+    superuser = rendered.one("Secret", "postgres")["stringData"]["POSTGRES_PASSWORD"]
+    assert superuser != login["stringData"]["POSTGRES_PASSWORD"]
 
 
 def test_supplied_secrets_are_used_and_nothing_is_generated(custom_render):
-    assert CUSTOM_VARS["postgres_password"] in secret_values(custom_render)
+    assert CUSTOM_VARS["postgres_superuser_password"] in secret_values(custom_render)
+    assert CUSTOM_VARS["postgres_app_password"] in secret_values(custom_render)
     assert CUSTOM_VARS["app_secret_key"] in secret_values(custom_render)
     assert not custom_render.credentials.exists() or not any(custom_render.credentials.iterdir())
 
@@ -135,7 +155,11 @@ def test_generated_secrets_are_reused_and_job_names_stay_valid(default_render, t
     """A second run with the same credentials folder renders the same secret values. It also
     deploys a digest behind a registry with a port, which must still name a valid Job."""
     credentials = default_render.credentials
-    assert sorted(p.name for p in credentials.iterdir()) == ["django-secret-key", "postgres-password"]
+    assert sorted(p.name for p in credentials.iterdir()) == [
+        "django-secret-key",
+        "postgres-app-password",
+        "postgres-superuser-password",
+    ]
     image = "registry.example.com:5000/team/api@sha256:" + "a" * 64
     variables = {
         "postgres_credentials_dir": str(credentials),
@@ -243,24 +267,16 @@ def test_database_network_policy_admits_only_the_app(rendered):
     policy = rendered.one("NetworkPolicy", "postgres")
     statefulset, deployment, job = rendered.one("StatefulSet"), rendered.one("Deployment"), rendered.one("Job")
     assert matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels(statefulset))
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "egress" not in policy["spec"], "the database opens no connection"
     (rule,) = policy["spec"]["ingress"]
     assert rule["ports"] == [{"port": 5432, "protocol": "TCP"}]
-    app_peer = rule["from"][0]
+    (app_peer,) = rule["from"]
     app_namespace = deployment["metadata"]["namespace"]
     assert app_peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": app_namespace}
-    # The web pods and the migration pods reach the database...
+    # The web pods and the migration pods reach the database.
     assert matches(app_peer["podSelector"]["matchLabels"], pod_labels(deployment))
     assert matches(app_peer["podSelector"]["matchLabels"], pod_labels(job))
-    # ... and, when backups are on, the dump job; nothing else.
-    others = rule["from"][1:]
-    if rendered.variables.get("postgres_backup_enabled"):
-        (backup_peer,) = others
-        assert matches(backup_peer["podSelector"]["matchLabels"], pod_labels(rendered.one("CronJob")))
-    else:
-        assert others == []
-    app_policy = rendered.one("NetworkPolicy", deployment["metadata"]["name"])
-    assert matches(app_policy["spec"]["podSelector"]["matchLabels"], pod_labels(deployment))
 
 
 def test_every_object_is_namespaced_and_labelled(rendered):
