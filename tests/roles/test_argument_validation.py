@@ -163,6 +163,13 @@ def common_cases() -> list[Case]:
             "Check the NodePort range",
             "must look like 30000-32767",
         ),
+        Case(
+            "data-volume-id",
+            {"common_data_volume_id": "/dev/nvme1n1"},
+            "Check the data volume settings",
+            "must be an EBS volume id like vol-0123456789abcdef0",
+        ),
+        Case("data-volume-fstype", {"common_data_volume_fstype": "ntfs"}, ARG_SPEC_TASK, "common_data_volume_fstype"),
     ]
 
 
