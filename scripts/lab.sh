@@ -96,17 +96,22 @@ start_nodes() {
   docker network inspect "$NETWORK" >/dev/null 2>&1 \
     || docker network create --subnet "$SUBNET" "$NETWORK" >/dev/null \
     || die "cannot create $NETWORK with $SUBNET (another network uses the range?); remove it or change inventory/lab.yml and this script"
-  local entry name ip publish
+  local entry name ip extra
   for entry in "${NODES[@]}"; do
-    name="${entry%%:*}" ip="${entry#*:}" publish=()
-    [ "$name" = wl-lab-server-1 ] && publish=(-p "127.0.0.1:$LOOPBACK_PORT:30800")
+    name="${entry%%:*}" ip="${entry#*:}" extra=()
+    # The first server publishes the NodePort on loopback and writes the nightly database backups
+    # into ./backups/lab on this machine (postgres_backup_destination in inventory/lab.yml).
+    if [ "$name" = wl-lab-server-1 ]; then
+      mkdir -p -m 0700 "$REPO_ROOT/backups/lab"
+      extra=(-p "127.0.0.1:$LOOPBACK_PORT:30800" -v "$REPO_ROOT/backups/lab:/var/backups/k3s-platform")
+    fi
     if docker container inspect "$name" >/dev/null 2>&1; then
       docker start "$name" >/dev/null
       continue
     fi
     # Privileged: k3s needs it. /var/lib/rancher on a volume: containerd's overlay snapshots
     # cannot live on the container's own overlay root.
-    docker run -d --name "$name" --hostname "$name" --network "$NETWORK" --ip "$ip" "${publish[@]}" \
+    docker run -d --name "$name" --hostname "$name" --network "$NETWORK" --ip "$ip" "${extra[@]}" \
       --privileged --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
       --tmpfs /run --tmpfs /run/lock -v /lib/modules:/lib/modules:ro \
       -v "$name-rancher:/var/lib/rancher" -v "$name-kubelet:/var/lib/kubelet" \
@@ -145,6 +150,7 @@ up() {
   for entry in "${NODES[@]}"; do note "$scheme://${entry#*:}:30800/api/users/"; done
   note "$scheme://127.0.0.1:$LOOPBACK_PORT/api/users/   (published by wl-lab-server-1)"
   note "kubectl --kubeconfig ./kubeconfig get pods -A"
+  note "backups: ./backups/lab (ansible-playbook -i inventory/lab.yml playbooks/backup.yml)"
   note "make lab-down removes it all"
 }
 

@@ -6,7 +6,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-ALL_TIERS=(lint scan unit manifests app image terraform roles cluster)
+ALL_TIERS=(lint scan unit manifests app database image terraform roles cluster)
 REPORTS="$CACHE_DIR/reports"
 mkdir -p "$REPORTS"
 rm -f "$REPORTS"/*.xml
@@ -133,6 +133,15 @@ tier_app() {
   run_pytest app-postgres app/tests -p no:cacheprovider --db=postgres --cov --cov-append \
     --cov-report=term --cov-report="xml:$coverage/coverage.xml" --cov-report="html:$coverage/html" || rc=1
   return "$rc"
+}
+
+# The database's operations against a real PostgreSQL (the server binaries, installed from Debian
+# when missing) and the AWS emulator: k3s-pg-backup to S3 and back, damaged backups refused, the
+# postgres role's node-side tasks (least privilege, password rotation) and backup/restore.yml,
+# through a kubectl test double.
+tier_database() {
+  ensure_postgres_server
+  run_pytest database tests/database -p no:cacheprovider
 }
 
 # Build the app image (offline: on a Debian Python base built locally), migrate, call the API.
