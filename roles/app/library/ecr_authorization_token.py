@@ -9,7 +9,8 @@ short_description: Get a Docker registry login for Amazon ECR
 description:
   - Calls ECR GetAuthorizationToken with boto3 (the usual AWS credential chain) and returns the
     user name, password and registry address that community.docker.docker_login expects.
-  - The password is masked in every output.
+  - The password is returned as it is, so the tasks that log in can use it: register the result
+    with C(no_log: true) on the task, which keeps it out of every output.
 options:
   region:
     description: AWS region of the repository; the environment's default region when omitted.
@@ -64,7 +65,8 @@ def main() -> None:
     except (BotoCoreError, ClientError) as exc:
         module.fail_json(msg=f"ECR GetAuthorizationToken failed: {exc}")
     username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
-    module.no_log_values.add(password)
+    # Not added to module.no_log_values: Ansible would then replace it with a mask in the returned
+    # value itself, and every login with it would fail. The calling task's no_log hides it.
     module.exit_json(changed=False, username=username, password=password, registry=data["proxyEndpoint"])
 
 
