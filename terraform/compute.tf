@@ -110,6 +110,8 @@ resource "aws_instance" "node" {
       ssh-user           = local.ansible_user
       ecr-repository-url = aws_ecr_repository.app.repository_url
       backup-destination = local.backup_destination
+      # Space-separated; empty when the app is private (app_cidrs = []).
+      app-cidrs = join(" ", local.app_cidrs)
     },
     # The node's own data volume (storage.tf), which the common role mounts.
     var.data_volume_size > 0 ? { data-volume-id = aws_ebs_volume.data[each.key].id } : {},

@@ -26,6 +26,7 @@ locals {
     ansible_user       = local.ansible_user
     ecr_repository_url = aws_ecr_repository.app.repository_url
     backup_destination = local.backup_destination
+    app_cidrs          = local.app_cidrs
     servers            = [for node in local.servers : local.inventory_hosts[node.name]]
     agents             = [for node in local.agents : local.inventory_hosts[node.name]]
   })

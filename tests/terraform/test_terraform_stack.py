@@ -538,6 +538,7 @@ def expected_hostvars(stack: Stack, instances: list[dict[str, Any]]) -> dict[str
             "ecr_repository_url": stack.outputs["ecr_repository_url"],
             "backup_destination": stack.outputs["backup_destination"],
             "data_volume_id": tags_of(instance)["data-volume-id"],
+            "app_cidrs": stack.variables["app_cidrs"],
         }
         for instance in instances
     }
