@@ -58,10 +58,9 @@ lab-down: ## Remove the lab containers, their volumes, the network and the lab's
 
 TERRAFORM := terraform -chdir=terraform
 
-deploy: setup ## terraform apply (writes inventory/terraform.yml), then site.yml on the AWS nodes
-	$(TERRAFORM) init -input=false
-	$(TERRAFORM) apply $(TF_ARGS)
-	ansible-playbook site.yml
+# docs/aws.md: what it asks for, and what only a real AWS account proves.
+deploy: setup ## The whole deploy: terraform apply, wait for the nodes, build + push the image to ECR, site.yml
+	@TF_ARGS="$(TF_ARGS)" ANSIBLE_ARGS="$(ANSIBLE_ARGS)" scripts/deploy.sh
 
 destroy: ## terraform destroy: every AWS resource of the stack, and inventory/terraform.yml
 	$(TERRAFORM) destroy $(TF_ARGS)
