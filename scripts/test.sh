@@ -6,7 +6,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-ALL_TIERS=(lint scan unit manifests app database image terraform roles cluster)
+ALL_TIERS=(lint scan unit manifests app database image terraform rehearsal roles cluster)
 REPORTS="$CACHE_DIR/reports"
 mkdir -p "$REPORTS"
 rm -f "$REPORTS"/*.xml
@@ -155,6 +155,16 @@ tier_image() {
 # above); without a terraform binary pytest skips with the reason.
 tier_terraform() {
   run_pytest terraform tests/terraform
+}
+
+# The deploy rehearsal (tests/rehearsal): terraform vs moto writes the inventory, scripts/deploy.sh
+# runs the real site.yml on node containers at the emulator's addresses (k3s test double) after
+# pushing the image to a loopback registry; it stops where a Kubernetes API is needed.
+tier_rehearsal() {
+  docker_ready || return 1
+  apt_install docker-registry apache2-utils
+  # Its own temporary root: pytest prunes the numbered ones of other sessions of this user.
+  run_pytest rehearsal tests/rehearsal -p no:cacheprovider -m docker --basetemp "$CACHE_DIR/rehearsal"
 }
 
 # Every Molecule scenario of every role, and the repository-level ones except `cluster`, which
