@@ -72,7 +72,8 @@ def verify(tmp_path: Path, port: int, app_cidrs: list[str], public: str) -> subp
         pytest.skip("ansible-playbook not found: run make setup")
     return subprocess.run(
         [str(playbook) if playbook.exists() else "ansible-playbook", "-i", str(tmp_path / "inventory.yml")]
-        + ["playbooks/verify.yml", "-e", f"app_node_port={port}", "-e", "verify_retries=1"],
+        + ["playbooks/verify.yml", "-e", f"app_node_port={port}", "-e", "app_node_port_range=1024-65535"]
+        + ["-e", "verify_retries=1"],
         cwd=REPO,
         capture_output=True,
         text=True,
