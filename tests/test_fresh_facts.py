@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.helpers.tools import ansible_tool
 
 REPO = Path(__file__).resolve().parents[1]
 PLAYBOOK = """\
@@ -32,15 +32,6 @@ PLAYBOOK = """\
       ansible.builtin.debug:
         msg: "machine={{{{ ansible_facts.ansible_local.machine.id }}}}"
 """
-
-
-def ansible_playbook() -> str:
-    found = Path(sys.executable).parent / "ansible-playbook"
-    if found.exists():
-        return str(found)
-    if shutil.which("ansible-playbook") is None:
-        pytest.skip("ansible-playbook not found: run make setup")
-    return "ansible-playbook"
 
 
 def test_a_replaced_node_is_not_seen_through_cached_facts(tmp_path: Path) -> None:
@@ -58,7 +49,7 @@ def test_a_replaced_node_is_not_seen_through_cached_facts(tmp_path: Path) -> Non
     for machine in ("the-instance-before-replace", "the-new-instance"):
         (facts_d / "machine.fact").write_text(json.dumps({"id": machine}))
         result = subprocess.run(
-            [ansible_playbook(), "-i", "node-1,", "-c", "local", "play.yml"],
+            [ansible_tool(), "-i", "node-1,", "-c", "local", "play.yml"],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -7,7 +7,6 @@ the default inventory (inventory/terraform.yml) does not exist. With and without
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.checkout import copy_checkout, snapshot
+from tests.helpers.tools import ansible_tool
 
 
 @pytest.fixture(scope="module")
@@ -24,22 +24,13 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def ansible_playbook() -> str:
-    found = Path(sys.executable).parent / "ansible-playbook"
-    if found.exists():
-        return str(found)
-    if shutil.which("ansible-playbook") is None:
-        pytest.skip("ansible-playbook not found: run make setup")
-    return "ansible-playbook"
-
-
 @pytest.mark.parametrize("mode", [[], ["--check"]], ids=["run", "check"])
 def test_site_yml_with_no_nodes_stops_first_and_writes_nothing(checkout: Path, mode: list[str]) -> None:
     before = snapshot(checkout)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     result = subprocess.run(
-        [ansible_playbook(), "site.yml", *mode], cwd=checkout, env=env, capture_output=True, text=True, timeout=300
+        [ansible_tool(), "site.yml", *mode], cwd=checkout, env=env, capture_output=True, text=True, timeout=300
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0

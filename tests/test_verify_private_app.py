@@ -8,7 +8,6 @@ NodePort rule would, while their private address (k3s_node_ip) answers.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import free_loopback_port
+from tests.helpers.tools import ansible_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,11 +67,8 @@ def verify(tmp_path: Path, port: int, app_cidrs: list[str], public: str) -> subp
         }
     }
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    if not playbook.exists() and shutil.which("ansible-playbook") is None:
-        pytest.skip("ansible-playbook not found: run make setup")
     return subprocess.run(
-        [str(playbook) if playbook.exists() else "ansible-playbook", "-i", str(tmp_path / "inventory.yml")]
+        [ansible_tool(), "-i", str(tmp_path / "inventory.yml")]
         + ["playbooks/verify.yml", "-e", f"app_node_port={port}", "-e", "app_node_port_range=1024-65535"]
         + ["-e", "verify_retries=1"],
         cwd=REPO,
