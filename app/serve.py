@@ -16,6 +16,7 @@ Settings (environment):
   APP_TLS_KEY_FILE
   DJANGO_ADMIN_ENABLED true: the Django admin on APP_ADMIN_LISTEN (default 127.0.0.1:8001) only
   APP_MAX_BODY_BYTES   largest request body (default 16384), the same limit the app applies
+  APP_UNPAGED_LISTS    unpaged user lists in progress at once (default 8; more get a 503)
   APP_RUN_DIR          folder for the sockets, the rendered config and nginx's temporary files
                        (default: a new folder in $TMPDIR or /tmp)
   GUNICORN_*, WEB_CONCURRENCY: gunicorn.conf.py
@@ -49,8 +50,13 @@ WORKER_CONNECTIONS = 4096
 # accept (measured in docs/benchmark.md).
 UPSTREAM_KEEPALIVE = 32
 # A response larger than nginx's memory buffers goes to a temporary file up to this size, so
-# gunicorn is done with it at once; beyond it gunicorn waits for the client (docs/benchmark.md).
+# gunicorn is done with it at once; beyond it gunicorn waits for the client, which only unpaged
+# lists of large tables reach (api/large_lists.py; measured in docs/benchmark.md).
 MAX_TEMP_FILE = "32m"
+# Unpaged user lists in progress at once (more get a 503 with Retry-After): each may fill one such
+# temporary file, so together they take at most 8 x 32 MiB of the pod's /tmp (app_tmp_size, 512Mi),
+# which Kubernetes enforces by evicting the pod. Change the three together.
+UNPAGED_LISTS = 8
 GUNICORN_START_SECONDS = 60
 # /usr/sbin is not on every user's PATH.
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -109,6 +115,7 @@ def settings(environ: dict[str, str], run_dir: Path) -> dict:
         "worker_connections": WORKER_CONNECTIONS,
         "upstream_keepalive": env_int("APP_UPSTREAM_KEEPALIVE", UPSTREAM_KEEPALIVE, environ),
         "max_temp_file": MAX_TEMP_FILE,
+        "unpaged_lists": env_int("APP_UNPAGED_LISTS", UNPAGED_LISTS, environ),
         "as_root": os.geteuid() == 0,
     }
 
@@ -201,7 +208,8 @@ def main() -> int:
     values = settings(environ, run_dir)
     conf = write_config(values)
 
-    app_env = {**environ, "GUNICORN_BIND": f"unix:{values['gunicorn_socket']}"}
+    # APP_RUN_DIR: where the workers keep the slots of large lists (api/large_lists.py).
+    app_env = {**environ, "GUNICORN_BIND": f"unix:{values['gunicorn_socket']}", "APP_RUN_DIR": str(run_dir)}
     if values["admin"]:
         app_env["DJANGO_ADMIN_LISTENER_KEY"] = values["admin_key"]
     if values["tls"]:

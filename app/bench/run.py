@@ -35,6 +35,7 @@ from typing import IO
 
 APP_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(APP_DIR / "tests"))
+from seed import seed_users  # noqa: E402
 from throwaway_postgres import ThrowawayPostgres, free_port  # noqa: E402
 
 SEED_USERS = 10_000
@@ -103,22 +104,7 @@ def gunicorn_env(args: argparse.Namespace, database_url: str, port: int) -> dict
 
 def seed(database_url: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=APP_DIR, env=env, check=True)
-    import psycopg2
-
-    conn = psycopg2.connect(database_url)
-    # Autocommit: VACUUM cannot run in a transaction. Vacuumed now rather than by autovacuum, which
-    # the 10,000 new rows would otherwise set off in the middle of a slice.
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO api_user (dni, name) "
-                "SELECT 'seed-' || g, 'Seeded user ' || g FROM generate_series(1, %s) g",
-                [SEED_USERS],
-            )
-            cur.execute("VACUUM ANALYZE api_user")
-    finally:
-        conn.close()
+    seed_users(database_url, SEED_USERS)
 
 
 def wait_until_up(url: str, server: subprocess.Popen) -> None:

@@ -38,6 +38,12 @@ if ADMIN_ENABLED:
 # Optional write protection (api/write_token.py): unset, the API is open as in the original.
 WRITE_TOKEN = os.environ.get("APP_WRITE_TOKEN", "").strip()
 
+# Unpaged lists too large for the front server to buffer need one of these slots (api/large_lists.py),
+# so slow readers of them never hold every worker: one fewer than the workers, at least one. The
+# slots are lock files in the image's run folder; without one (gunicorn alone, runserver) none are needed.
+LARGE_LIST_SLOT_DIR = os.environ.get("APP_RUN_DIR", "")
+LARGE_LIST_SLOTS = env_int("APP_LARGE_LIST_SLOTS", max(1, env_int("WEB_CONCURRENCY", 2) - 1))
+
 # The largest request body accepted (413 above it). An API body is a few hundred bytes; the image's
 # front server applies the same limit before a body reaches gunicorn (serve.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("APP_MAX_BODY_BYTES", 16 * 1024)

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -133,6 +134,47 @@ def test_bad_host_passes_through_as_the_apps_json_400(plain_server):
     status, _, body = call(f"{plain_server.url}/api/users/", headers={"Host": "evil.example"})
     assert status == 400
     assert "Host" in json.loads(body)["detail"]
+
+
+@pytest.fixture(scope="module")
+def big_table_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A copy of the migrated SQLite file with 200,000 users (one statement): an unpaged list of
+    it (12 MB) is larger than a client's socket buffers, so a client that does not read keeps
+    its request in progress in nginx."""
+    path = tmp_path_factory.mktemp("big") / "db.sqlite3"
+    shutil.copy(database_url.removeprefix("sqlite:///"), path)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 200000) "
+            "INSERT INTO api_user (dni, name) SELECT 'seed-' || n, 'Seeded user ' || n FROM g"
+        )
+    return f"sqlite:///{path}"
+
+
+def test_unpaged_lists_in_progress_are_limited(big_table_url, tmp_path):
+    """Each unpaged list may fill a temporary file of nginx's in the pod's /tmp: past
+    APP_UNPAGED_LISTS in progress, the next one is a JSON 503 with Retry-After, and paging is not
+    counted."""
+    with front_server(production_env(big_table_url, APP_UNPAGED_LISTS="1"), tmp_path) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # before connecting: a small window
+        reader.connect((host, int(port)))
+        reader.sendall(b"GET /api/users/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert reader.recv(15) == b"HTTP/1.1 200 OK"  # in progress, and now not reading
+        try:
+            status, headers, body = call(f"{server.url}/api/users/")
+            assert status == 503
+            assert headers["Retry-After"] == "1"
+            assert json.loads(body) == {"detail": "Service unavailable, retry later"}
+            assert call(f"{server.url}/api/users/?after=0&limit=5")[0] == 200
+            assert call(f"{server.url}/api/users/?limit=5")[0] == 200
+        finally:
+            reader.close()
+        deadline = time.monotonic() + 10
+        while call(f"{server.url}/api/users/")[0] != 200:
+            assert time.monotonic() < deadline, "the closed reader's list was still counted after 10 s"
+            time.sleep(0.2)
 
 
 def test_tls_with_a_throwaway_certificate(database_url, certificate, tmp_path):
@@ -267,3 +309,16 @@ def test_nginx_error_pages_are_valid_json_with_the_limit():
     details = [json.loads(body)["detail"] for body in bodies]
     assert "Request body too large: at most 4096 bytes are accepted." in details
     assert all(details)
+
+
+def test_unpaged_lists_fit_the_pods_tmp():
+    """Every unpaged list in progress may fill one temporary file; together they stay within half
+    of the pod's /tmp, whose limit Kubernetes enforces by evicting the pod."""
+    import yaml
+
+    defaults = yaml.safe_load((APP_DIR.parent / "roles/app/defaults/main.yml").read_text())
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    size = defaults["app_tmp_size"]
+    tmp_bytes = int(size[:-2]) * units[size[-2:]]
+    temp_file_bytes = int(serve.MAX_TEMP_FILE.removesuffix("m")) * 2**20
+    assert serve.UNPAGED_LISTS * temp_file_bytes <= tmp_bytes // 2
