@@ -182,7 +182,8 @@ def rehearsal(
                 "ami_id": MOTO_AMI,
                 "vpc_cidr": VPC_CIDR,
                 "server_count": 1,
-                "agent_count": 2,
+                # One of each group is all the hand-off needs; each more node costs every task of site.yml.
+                "agent_count": 1,
                 "ecr_force_delete": True,
             },
             indent=2,
@@ -319,7 +320,7 @@ def test_terraforms_groups_and_private_addresses_are_what_k3s_got(rehearsal: Reh
     servers = [n for n in rehearsal.nodes if n.group == "server"]
     agents = [n for n in rehearsal.nodes if n.group == "agent"]
     assert len(servers) == 1
-    assert len(agents) == 2
+    assert len(agents) == 1
     (server,) = servers
     members = server.run("cat", "/var/lib/rancher/k3s/server/test-double-members").split("\n")
     # Node names come from each machine's own facts (ip-<private address>, as on EC2).
