@@ -34,6 +34,7 @@ resource "aws_volume_attachment" "data" {
   device_name = "/dev/sdf"
   volume_id   = aws_ebs_volume.data[each.key].id
   instance_id = aws_instance.node[each.key].id
-  # Detach from a stopped instance only: the file system is never pulled from under PostgreSQL.
-  stop_instance_before_detaching = true
+  # Never detach a mounted file system from a running node: destroying the attachment (with the stack,
+  # or when a node is replaced) only forgets it, and terminating the instance releases the volume.
+  skip_destroy = true
 }
