@@ -117,13 +117,6 @@ def start_pod(tmp: Path, user: str = "postgres") -> Pod:
     return Pod(server=server, state=state)
 
 
-@pytest.fixture
-def pod(tmp_path: Path) -> Iterator[Pod]:
-    started = start_pod(tmp_path)
-    yield started
-    started.server.stop()
-
-
 @pytest.fixture(scope="module")
 def module_pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
     started = start_pod(tmp_path_factory.mktemp("pod"))
